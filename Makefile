@@ -1,0 +1,38 @@
+# One command to set up and open the dashboard (`make run`), one to set up and run the tests (`make test`).
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run test test-fast lint prepare bench clean
+
+$(STAMP): requirements.txt requirements-nodeps.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q --no-deps -r requirements-nodeps.txt
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+prepare: setup
+	$(BIN)/python -m rrs.embedded prepare
+
+run: prepare
+	$(BIN)/streamlit run dashboard/app.py --server.headless true
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow and not browser"
+
+lint: setup
+	$(BIN)/ruff check .
+
+bench: prepare
+	$(BIN)/python bench/embedded_bench.py
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""Judges, metrics and reports for ASR / ORR evaluation."""

@@ -1,0 +1,362 @@
+"""The one interface every LALM family implements.
+
+A family wraps a real Hugging Face model and its processor. It only has to say how to turn a batch of
+queries into model inputs (its chat template and audio processing) and where its language model's
+parts are; hidden-state extraction, generation, token lookups, fingerprints and the model card are
+shared here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+Modality = Literal["audio-text", "text-only", "audio-only"]
+MODALITIES: tuple[Modality, ...] = ("audio-text", "text-only", "audio-only")
+
+#: The instruction the paper pairs with the spoken question in audio-text mode (RRS's extraction prompt t).
+DEFAULT_INSTRUCTION = "Please generate detailed steps for the question in the audio."
+SAMPLE_RATE = 16_000
+
+
+@dataclass(frozen=True)
+class Query:
+    """One question: its text, and its speech as a 16 kHz mono float32 waveform (``None`` if text only)."""
+
+    text: str
+    audio: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """How to decode. Greedy by default; ``do_sample`` with a ``seed`` is reproducible."""
+
+    max_new_tokens: int = 64
+    do_sample: bool = False
+    temperature: float = 0.7
+    top_p: float = 0.9
+    num_return_sequences: int = 1
+    seed: int | None = 0
+
+    def __post_init__(self) -> None:
+        if self.max_new_tokens < 1:
+            raise ValueError("max_new_tokens must be >= 1")
+        if self.num_return_sequences < 1:
+            raise ValueError("num_return_sequences must be >= 1")
+        if self.num_return_sequences > 1 and not self.do_sample:
+            raise ValueError("num_return_sequences > 1 needs do_sample=True (greedy repeats one answer)")
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    family: str
+    name: str
+    n_params: int
+    n_layers: int
+    hidden_size: int
+    vocab_size: int
+    refusal_token: str
+    refusal_token_id: int
+    dtype: str
+    device: str
+    memory_bytes: int
+    system_prompt: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def check_modality(modality: str) -> Modality:
+    if modality not in MODALITIES:
+        raise ValueError(f"unknown modality {modality!r}; choose one of {', '.join(MODALITIES)}")
+    return modality  # type: ignore[return-value]
+
+
+def user_text(query: Query, modality: Modality, instruction: str | None) -> str | None:
+    """The text part of the user turn: the instruction (audio-text), the question (text-only) or none."""
+    if modality == "text-only":
+        return query.text
+    if modality == "audio-text":
+        return instruction if instruction is not None else DEFAULT_INSTRUCTION
+    return None
+
+
+def needs_audio(query: Query, modality: Modality) -> np.ndarray | None:
+    if modality == "text-only":
+        return None
+    if query.audio is None:
+        raise ValueError(f"modality {modality!r} needs audio, but the query {query.text[:60]!r} has none")
+    return np.asarray(query.audio, dtype=np.float32)
+
+
+class LALM(ABC):
+    """A loaded audio language model. ``model`` is the ``nn.Module`` that LoRA adapts."""
+
+    family: str = "base"
+    refusal_token: str = "I"
+
+    def __init__(self, model: Any, tokenizer: Any, *, name: str, system_prompt: str | None) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.name = name
+        self.system_prompt = system_prompt
+        self._fingerprint: str | None = None
+
+    # ---- what a family provides -------------------------------------------------------------
+    @abstractmethod
+    def build_inputs(
+        self, queries: Sequence[Query], modality: Modality, instruction: str | None = None
+    ) -> dict[str, Any]:
+        """Left-padded model inputs for a batch, on the model's device, ending at the generation prompt."""
+
+    @property
+    @abstractmethod
+    def decoder_layers(self) -> Any:
+        """The LLM's ``nn.ModuleList`` of decoder layers."""
+
+    @property
+    @abstractmethod
+    def final_norm(self) -> Any:
+        """The LLM's final norm; its output is what ``lm_head`` reads."""
+
+    @property
+    @abstractmethod
+    def lm_head(self) -> Any:
+        """The output projection to the vocabulary."""
+
+    @property
+    @abstractmethod
+    def llm_prefix(self) -> str:
+        """Module-name prefix of the language model inside ``model`` (used for LoRA targets)."""
+
+    @property
+    @abstractmethod
+    def frozen_modules(self) -> list[str]:
+        """Names of the modules that stay frozen in tuning (audio encoder, projector)."""
+
+    def generate_from_inputs(self, inputs: dict[str, Any], **kwargs: Any) -> Any:
+        """Run ``generate``; return only the newly generated token ids."""
+        out = self.model.generate(**inputs, **kwargs)
+        if "input_ids" in inputs:
+            out = out[:, inputs["input_ids"].shape[1] :]
+        return out
+
+    # ---- shared behaviour -------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.decoder_layers)
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.lm_head.weight.shape[1])
+
+    def token_id(self, text: str) -> int:
+        """The id of ``text`` when it is a single token of this tokenizer (never hard-coded)."""
+        ids = self.tokenizer.encode(text, add_special_tokens=False)
+        if len(ids) != 1:
+            raise ValueError(f"{text!r} is not a single token for this tokenizer (ids {ids})")
+        return int(ids[0])
+
+    @property
+    def refusal_token_id(self) -> int:
+        return self.token_id(self.refusal_token)
+
+    def lm_head_row(self, token_id: int) -> torch.Tensor:
+        return self.lm_head.weight[token_id].detach()
+
+    @property
+    def lora_target_modules(self) -> list[str]:
+        """Full names of the LLM's q/k/v/o/gate/up/down projections (the paper's LoRA targets)."""
+        wanted = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+        prefix = self.llm_prefix
+        return [
+            name
+            for name, _ in self.model.named_modules()
+            if name.startswith(prefix) and name.rsplit(".", 1)[-1] in wanted
+        ]
+
+    @contextlib.contextmanager
+    def capture(self, layers: Sequence[int] = (), *, final: bool = True) -> Iterator[dict[Any, Any]]:
+        """Record, while active, the last-position output of chosen decoder layers and the final norm.
+
+        Hooks are always removed, also when the body raises.
+        """
+        captured: dict[Any, Any] = {}
+        handles = []
+
+        def keep(key: Any):
+            def hook(_module: Any, _inputs: Any, output: Any) -> None:
+                hidden = output[0] if isinstance(output, tuple) else output
+                captured[key] = hidden[:, -1]
+
+            return hook
+
+        try:
+            for layer in layers:
+                handles.append(self.decoder_layers[layer].register_forward_hook(keep(int(layer))))
+            if final:
+                handles.append(self.final_norm.register_forward_hook(keep("final")))
+            yield captured
+        finally:
+            for handle in handles:
+                handle.remove()
+
+    def last_hidden(
+        self,
+        queries: Sequence[Query],
+        modality: Modality,
+        instruction: str | None = None,
+        *,
+        grad: bool = False,
+    ) -> torch.Tensor:
+        """f(x, t): the final-norm state at the last prompt token, shape (batch, hidden)."""
+        import torch
+
+        inputs = self.build_inputs(queries, check_modality(modality), instruction)
+        with torch.set_grad_enabled(grad), self.capture(final=True) as got:
+            self._forward_prompt(inputs)
+        return got["final"] if grad else got["final"].detach()
+
+    def layer_hidden(
+        self,
+        queries: Sequence[Query],
+        modality: Modality,
+        layers: Sequence[int] | None = None,
+        instruction: str | None = None,
+    ) -> torch.Tensor:
+        """Decoder-layer outputs at the last prompt token, shape (n_layers_asked, batch, hidden)."""
+        import torch
+
+        layers = list(range(self.n_layers)) if layers is None else [int(i) for i in layers]
+        inputs = self.build_inputs(queries, check_modality(modality), instruction)
+        with torch.no_grad(), self.capture(layers, final=False) as got:
+            self._forward_prompt(inputs)
+        return torch.stack([got[i].detach() for i in layers])
+
+    def _forward_prompt(self, inputs: dict[str, Any]) -> Any:
+        return self.model(**inputs, use_cache=False, logits_to_keep=1)
+
+    def first_token_logits(
+        self, queries: Sequence[Query], modality: Modality, instruction: str | None = None
+    ) -> torch.Tensor:
+        """Logits of the first response token, shape (batch, vocab)."""
+        import torch
+
+        inputs = self.build_inputs(queries, check_modality(modality), instruction)
+        with torch.no_grad():
+            return self._forward_prompt(inputs).logits[:, -1].float()
+
+    def generate(
+        self,
+        queries: Sequence[Query],
+        modality: Modality,
+        instruction: str | None = None,
+        settings: GenerationSettings | None = None,
+    ) -> list[list[str]]:
+        """Responses per query: ``settings.num_return_sequences`` strings each."""
+        import torch
+
+        settings = settings or GenerationSettings()
+        inputs = self.build_inputs(queries, check_modality(modality), instruction)
+        kwargs: dict[str, Any] = dict(
+            max_new_tokens=settings.max_new_tokens,
+            do_sample=settings.do_sample,
+            num_return_sequences=settings.num_return_sequences,
+            pad_token_id=self.pad_token_id,
+        )
+        if settings.do_sample:
+            kwargs.update(temperature=settings.temperature, top_p=settings.top_p, top_k=0)
+        else:
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        if settings.seed is not None:
+            torch.manual_seed(settings.seed)
+        with torch.no_grad():
+            new_tokens = self.generate_from_inputs(inputs, **kwargs)
+        texts = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+        k = settings.num_return_sequences
+        return [[t.strip() for t in texts[i * k : (i + 1) * k]] for i in range(len(queries))]
+
+    @property
+    def pad_token_id(self) -> int:
+        pad = self.tokenizer.pad_token_id
+        return int(pad if pad is not None else self.tokenizer.eos_token_id)
+
+    def fingerprint(self) -> str:
+        """A short hash of the architecture and weights, for cache keys. Recomputed after ``invalidate``."""
+        if self._fingerprint is None:
+            self._fingerprint = weights_fingerprint(self.model, extra={"family": self.family})
+        return self._fingerprint
+
+    def invalidate_fingerprint(self) -> None:
+        self._fingerprint = None
+
+    def card(self) -> ModelCard:
+        params = list(self.model.parameters())
+        memory = sum(p.numel() * p.element_size() for p in params)
+        memory += sum(b.numel() * b.element_size() for b in self.model.buffers())
+        return ModelCard(
+            family=self.family,
+            name=self.name,
+            n_params=sum(p.numel() for p in params),
+            n_layers=self.n_layers,
+            hidden_size=self.hidden_size,
+            vocab_size=int(self.lm_head.weight.shape[0]),
+            refusal_token=self.refusal_token,
+            refusal_token_id=self.refusal_token_id,
+            dtype=str(self.dtype).replace("torch.", ""),
+            device=str(self.device),
+            memory_bytes=int(memory),
+            system_prompt=self.system_prompt,
+        )
+
+
+def weights_fingerprint(module: Any, extra: dict[str, Any] | None = None, sample: int = 256) -> str:
+    """Hash of parameter names, shapes, dtypes and a strided sample of each tensor's values."""
+    import torch
+
+    digest = hashlib.sha256(json.dumps(extra or {}, sort_keys=True).encode())
+    with torch.no_grad():
+        for name, tensor in module.state_dict().items():
+            flat = tensor.detach().reshape(-1)
+            step = max(1, flat.numel() // sample)
+            picked = flat[::step][:sample].float().cpu().numpy().tobytes()
+            digest.update(f"{name}|{tuple(tensor.shape)}|{tensor.dtype}".encode())
+            digest.update(picked)
+    return digest.hexdigest()[:16]
+
+
+def resolve_device_dtype(device: str | None = "auto", dtype: str | None = "auto") -> tuple[str, Any]:
+    """``auto`` picks CUDA + bf16 when a GPU is present, else CPU + fp32."""
+    import torch
+
+    if device in (None, "auto"):
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' was asked for but no CUDA GPU is visible; use --device cpu")
+    names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
+             "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}
+    if dtype in (None, "auto"):
+        torch_dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    elif dtype in names:
+        torch_dtype = names[dtype]
+    else:
+        raise ValueError(f"unknown dtype {dtype!r}; choose auto, float32, bfloat16 or float16")
+    return device, torch_dtype

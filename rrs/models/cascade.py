@@ -1,0 +1,165 @@
+"""The embedded family: a Whisper front end feeding soft tokens into an instruction-tuned LLM.
+
+``model`` is the LLM itself (a Hugging Face causal LM), so LoRA, hooks and generation act on a real
+``transformers`` model exactly as for the big families. Audio is turned into soft input embeddings by
+``rrs.embedded.frontend.WhisperFrontEnd`` (frozen) and spliced into the LLM's own chat template where
+the user turn holds the audio.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from rrs.models.base import LALM, Modality, Query, needs_audio, user_text
+
+AUDIO_MARK = "\u0000AUDIO\u0000"
+
+
+class SpeechCascadeLALM(LALM):
+    family = "embedded"
+
+    def __init__(
+        self, llm: Any, tokenizer: Any, frontend: Any, *, name: str, system_prompt: str | None, cache_size: int = 4096
+    ) -> None:
+        super().__init__(llm, tokenizer, name=name, system_prompt=system_prompt)
+        self.frontend = frontend
+        self.tokenizer.padding_side = "left"
+        self._audio_cache: OrderedDict[str, tuple[Any, str]] = OrderedDict()
+        self._cache_size = cache_size
+
+    # ---- family parts -------------------------------------------------------------------------
+    @property
+    def decoder_layers(self) -> Any:
+        return self._base().model.layers
+
+    @property
+    def final_norm(self) -> Any:
+        return self._base().model.norm
+
+    @property
+    def lm_head(self) -> Any:
+        return self._base().lm_head
+
+    @property
+    def llm_prefix(self) -> str:
+        return ""
+
+    @property
+    def frozen_modules(self) -> list[str]:
+        return []  # the speech front end lives outside ``model`` and never receives gradients
+
+    def _base(self) -> Any:
+        """The underlying causal LM, also when ``model`` is wrapped by peft."""
+        model = self.model
+        if hasattr(model, "get_base_model"):
+            model = model.get_base_model()
+        return model
+
+    # ---- audio ----------------------------------------------------------------------------------
+    def hear(self, waves: Sequence[np.ndarray]) -> list[tuple[Any, str]]:
+        """(soft tokens, transcript) per clip; memoised by waveform hash so repeats cost nothing."""
+        keys = [hashlib.sha1(np.ascontiguousarray(w, dtype=np.float32).tobytes()).hexdigest() for w in waves]
+        todo = [i for i, k in enumerate(keys) if k not in self._audio_cache]
+        if todo:
+            embeds, texts = self.frontend.encode_audio([waves[i] for i in todo])
+            for i, emb, text in zip(todo, embeds, texts, strict=True):
+                self._audio_cache[keys[i]] = (emb.cpu(), text)
+                if len(self._audio_cache) > self._cache_size:
+                    self._audio_cache.popitem(last=False)
+        return [self._audio_cache[k] for k in keys]
+
+    def transcribe(self, waves: Sequence[np.ndarray]) -> list[str]:
+        return [text for _, text in self.hear(waves)]
+
+    # ---- inputs ---------------------------------------------------------------------------------
+    def _render(self, query: Query, modality: Modality, instruction: str | None) -> list[str]:
+        """The chat-template text split around the audio position (one piece when there is no audio)."""
+        text = user_text(query, modality, instruction)
+        if modality == "text-only":
+            content = text or ""
+        elif text:
+            content = f"Audio 1: {AUDIO_MARK}\n{text}"
+        else:
+            content = f"Audio 1: {AUDIO_MARK}"
+        messages = [{"role": "user", "content": content}]
+        if self.system_prompt is not None:
+            messages.insert(0, {"role": "system", "content": self.system_prompt})
+        rendered = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        return rendered.split(AUDIO_MARK)
+
+    def build_inputs(
+        self, queries: Sequence[Query], modality: Modality, instruction: str | None = None
+    ) -> dict[str, Any]:
+        import torch
+
+        waves = [needs_audio(q, modality) for q in queries]
+        heard = self.hear([w for w in waves if w is not None]) if modality != "text-only" else []
+        embed = self._base().get_input_embeddings()
+        device, dtype = self.device, self.dtype
+        rows = []
+        audio_iter = iter(heard)
+        for query in queries:
+            pieces = self._render(query, modality, instruction)
+            parts = []
+            for j, piece in enumerate(pieces):
+                if j > 0:
+                    soft, _ = next(audio_iter)
+                    parts.append(soft.to(device, dtype))
+                ids = self.tokenizer(piece, add_special_tokens=False, return_tensors="pt")["input_ids"][0]
+                with torch.no_grad():
+                    parts.append(embed(ids.to(device)).to(dtype))
+            rows.append(torch.cat(parts))
+        width = max(r.shape[0] for r in rows)
+        hidden = rows[0].shape[1]
+        inputs_embeds = torch.zeros(len(rows), width, hidden, device=device, dtype=dtype)
+        mask = torch.zeros(len(rows), width, device=device, dtype=torch.long)
+        for i, row in enumerate(rows):
+            inputs_embeds[i, width - row.shape[0] :] = row
+            mask[i, width - row.shape[0] :] = 1
+        return {"inputs_embeds": inputs_embeds, "attention_mask": mask}
+
+    def prompt_with_answer(
+        self,
+        queries: Sequence[Query],
+        modality: Modality,
+        answers: Sequence[str],
+        instruction: str | None = None,
+        closes: Sequence[bool] | None = None,
+    ) -> dict[str, Any]:
+        """Inputs for teacher forcing: the prompt followed by the answer; labels mask the prompt.
+
+        The end-of-turn token follows an answer when ``closes[i]`` (default: always). Right-padded, so
+        the prompt part of each row starts at position 0.
+        """
+        import torch
+
+        prompt = self.build_inputs(queries, modality, instruction)
+        embed = self._base().get_input_embeddings()
+        end = self.tokenizer.convert_tokens_to_ids("<|im_end|>") if "<|im_end|>" in self.tokenizer.get_vocab() else (
+            self.tokenizer.eos_token_id
+        )
+        rows, labels = [], []
+        for i, answer in enumerate(answers):
+            keep = prompt["attention_mask"][i].bool()
+            p_emb = prompt["inputs_embeds"][i][keep]
+            a_ids = self.tokenizer(answer, add_special_tokens=False, return_tensors="pt")["input_ids"][0]
+            if closes is None or closes[i]:
+                a_ids = torch.cat([a_ids, torch.tensor([end])])
+            a_ids = a_ids.to(self.device)
+            a_emb = embed(a_ids).to(self.dtype)
+            rows.append(torch.cat([p_emb, a_emb]))
+            labels.append(torch.cat([torch.full((p_emb.shape[0],), -100, device=self.device), a_ids]))
+        width = max(r.shape[0] for r in rows)
+        out_emb = torch.zeros(len(rows), width, rows[0].shape[1], device=self.device, dtype=self.dtype)
+        out_mask = torch.zeros(len(rows), width, dtype=torch.long, device=self.device)
+        out_labels = torch.full((len(rows), width), -100, dtype=torch.long, device=self.device)
+        for i, (row, lab) in enumerate(zip(rows, labels, strict=True)):
+            out_emb[i, : row.shape[0]] = row
+            out_mask[i, : row.shape[0]] = 1
+            out_labels[i, : row.shape[0]] = lab
+        return {"inputs_embeds": out_emb, "attention_mask": out_mask, "labels": out_labels}
