@@ -514,7 +514,7 @@ def synthesize_many(
         raise ValueError(f"got {len(keys)} keys for {len(texts)} texts")
     out: list[tuple[Voice, np.ndarray]] = []
     for text, key in tqdm(
-        zip(texts, keys), total=len(texts), desc="speech", unit="clip", disable=not progress
+        zip(texts, keys, strict=True), total=len(texts), desc="speech", unit="clip", disable=not progress
     ):
         voice = voice_for(key, seed)
         out.append((voice, synthesize_cached(text, voice, cache_root=cache_root)))

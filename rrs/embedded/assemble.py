@@ -120,7 +120,12 @@ def load_embedded(
     """Load the embedded LALM (assembling it on first use). ``adapted=False`` skips the shipped adapter."""
     import torch
     from safetensors.torch import load_file
-    from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast, WhisperForConditionalGeneration
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoTokenizer,
+        PreTrainedTokenizerFast,
+        WhisperForConditionalGeneration,
+    )
 
     from rrs.embedded.frontend import WhisperFrontEnd
     from rrs.models.cascade import SpeechCascadeLALM

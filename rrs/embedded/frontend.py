@@ -47,6 +47,16 @@ class WhisperFrontEnd:
             whisper_tokenizer.convert_tokens_to_ids("<|notimestamps|>"),
         ]
 
+    def fingerprint(self) -> str:
+        import torch
+
+        from rrs.models.base import weights_fingerprint
+
+        holder = torch.nn.Module()
+        holder.whisper = self.whisper
+        holder.register_buffer("bridge", self.bridge)
+        return weights_fingerprint(holder, extra={"frontend": "whisper-soft-bridge", "max": MAX_TEXT_TOKENS})
+
     @property
     def device(self) -> Any:
         return next(self.whisper.parameters()).device

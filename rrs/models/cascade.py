@@ -11,17 +11,21 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rrs.models.base import LALM, Modality, Query, needs_audio, user_text
+from rrs.paths import cache_dir
+from rrs.store import atomic_write
 
 AUDIO_MARK = "\u0000AUDIO\u0000"
 
 
 class SpeechCascadeLALM(LALM):
     family = "embedded"
+    frontend_batch = 8  # clips per Whisper pass (each is padded to 30 s)
 
     def __init__(
         self, llm: Any, tokenizer: Any, frontend: Any, *, name: str, system_prompt: str | None, cache_size: int = 4096
@@ -31,6 +35,8 @@ class SpeechCascadeLALM(LALM):
         self.tokenizer.padding_side = "left"
         self._audio_cache: OrderedDict[str, tuple[Any, str]] = OrderedDict()
         self._cache_size = cache_size
+        #: identifies the front end's weights in the on-disk soft-token cache
+        self.frontend_id = frontend.fingerprint()
 
     # ---- family parts -------------------------------------------------------------------------
     @property
@@ -65,13 +71,45 @@ class SpeechCascadeLALM(LALM):
         """(soft tokens, transcript) per clip; memoised by waveform hash so repeats cost nothing."""
         keys = [hashlib.sha1(np.ascontiguousarray(w, dtype=np.float32).tobytes()).hexdigest() for w in waves]
         todo = [i for i, k in enumerate(keys) if k not in self._audio_cache]
-        if todo:
-            embeds, texts = self.frontend.encode_audio([waves[i] for i in todo])
-            for i, emb, text in zip(todo, embeds, texts, strict=True):
-                self._audio_cache[keys[i]] = (emb.cpu(), text)
-                if len(self._audio_cache) > self._cache_size:
-                    self._audio_cache.popitem(last=False)
+        for i in list(todo):
+            stored = self._disk_get(keys[i])
+            if stored is not None:
+                self._remember(keys[i], stored)
+                todo.remove(i)
+        for start in range(0, len(todo), self.frontend_batch):
+            chunk = todo[start : start + self.frontend_batch]
+            embeds, texts = self.frontend.encode_audio([waves[i] for i in chunk])
+            for i, emb, text in zip(chunk, embeds, texts, strict=True):
+                self._remember(keys[i], (emb.cpu(), text))
+                self._disk_put(keys[i], emb.cpu(), text)
         return [self._audio_cache[k] for k in keys]
+
+    def _remember(self, key: str, value: tuple[Any, str]) -> None:
+        self._audio_cache[key] = value
+        if len(self._audio_cache) > self._cache_size:
+            self._audio_cache.popitem(last=False)
+
+    def _disk_path(self, key: str) -> Path:
+        return cache_dir() / "frontend" / self.frontend_id / key[:2] / f"{key}.safetensors"
+
+    def _disk_get(self, key: str) -> tuple[Any, str] | None:
+        from safetensors import SafetensorError
+        from safetensors.torch import safe_open
+
+        path = self._disk_path(key)
+        if not path.is_file():
+            return None
+        try:
+            with safe_open(str(path), framework="pt") as handle:
+                return handle.get_tensor("soft"), (handle.metadata() or {}).get("text", "")
+        except (SafetensorError, OSError):
+            path.unlink(missing_ok=True)
+            return None
+
+    def _disk_put(self, key: str, soft: Any, text: str) -> None:
+        from safetensors.torch import save_file
+
+        atomic_write(self._disk_path(key), lambda tmp: save_file({"soft": soft.contiguous()}, tmp, {"text": text}))
 
     def transcribe(self, waves: Sequence[np.ndarray]) -> list[str]:
         return [text for _, text in self.hear(waves)]

@@ -1,6 +1,7 @@
 """Qwen2-Audio(-Instruct) as an LALM family.
 
-The wrapped model is ``transformers``' ``Qwen2AudioForConditionalGeneration``. In transformers 5 its modules are
+The wrapped model is ``transformers``' ``Qwen2AudioForConditionalGeneration``. In transformers 5 its
+modules are
 
 * ``model.audio_tower``            Whisper-style audio encoder (frozen in tuning)
 * ``model.multi_modal_projector``  linear map from audio features to the LLM width (frozen)
@@ -27,8 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rrs.models.base import (
-    SAMPLE_RATE,
     LALM,
+    SAMPLE_RATE,
     Modality,
     Query,
     check_modality,
@@ -114,7 +115,11 @@ class Qwen2AudioLALM(LALM):
         return process_batch(self, queries, modality, instruction)
 
     def prompt_with_answer(
-        self, queries: Sequence[Query], modality: Modality, answers: Sequence[str], instruction: str | None = None
+        self,
+        queries: Sequence[Query],
+        modality: Modality,
+        answers: Sequence[str],
+        instruction: str | None = None,
     ) -> dict[str, Any]:
         """Teacher-forcing inputs: prompt + ``answer<|im_end|>``, right-padded; ``labels`` mask the prompt."""
         return process_batch_with_answers(self, queries, modality, answers, instruction)
@@ -136,7 +141,7 @@ class Qwen2AudioLALM(LALM):
         from transformers import Qwen2AudioForConditionalGeneration, Qwen2AudioProcessor
 
         root, _ = check_checkpoint_dir(path, MODEL_TYPES, "Qwen2-Audio")
-        device, torch_dtype = resolve(device, dtype)
+        device, torch_dtype = resolve_device_and_dtype(device, dtype)
         model = Qwen2AudioForConditionalGeneration.from_pretrained(
             root, dtype=torch_dtype, local_files_only=True, device_map=device
         )
@@ -147,7 +152,7 @@ class Qwen2AudioLALM(LALM):
 
 # ---- helpers shared by the Qwen families --------------------------------------------------------
 def check_checkpoint_dir(path: str | Path, model_types: Sequence[str], family: str) -> tuple[Path, dict]:
-    """Check that ``path`` is a local checkpoint directory of one of ``model_types``; return it and its config."""
+    """Check that ``path`` is a local checkpoint folder of one of ``model_types``; return it and config."""
     root = Path(path).expanduser()
     if not root.exists():
         raise FileNotFoundError(
@@ -171,7 +176,7 @@ def check_checkpoint_dir(path: str | Path, model_types: Sequence[str], family: s
     return root, config
 
 
-def resolve(device: str | None, dtype: Any) -> tuple[str, torch.dtype]:
+def resolve_device_and_dtype(device: str | None, dtype: Any) -> tuple[str, torch.dtype]:
     """Like ``resolve_device_dtype`` but also accepts a ``torch.dtype``."""
     import torch
 
@@ -235,7 +240,7 @@ def process_batch(
 def process_batch_with_answers(
     lalm: Any, queries: Sequence[Query], modality: Modality, answers: Sequence[str], instruction: str | None
 ) -> dict[str, Any]:
-    """Prompt followed by ``answer + <|im_end|>`` per row, right-padded, with ``labels`` (-100 off the answer)."""
+    """Prompt then ``answer + <|im_end|>`` per row, right-padded, with ``labels`` (-100 off the answer)."""
     import torch
 
     if len(queries) != len(answers):
@@ -247,7 +252,10 @@ def process_batch_with_answers(
     audios = _audio_batch(queries, modality)
     prompt_only = _process(lalm, prompts, audios, padding_side="right")
     full = _process(
-        lalm, [p + a + END_OF_TURN for p, a in zip(prompts, answers, strict=True)], audios, padding_side="right"
+        lalm,
+        [p + a + END_OF_TURN for p, a in zip(prompts, answers, strict=True)],
+        audios,
+        padding_side="right",
     )
     prompt_lengths = prompt_only["attention_mask"].sum(dim=1)
     positions = torch.arange(full["input_ids"].shape[1], device=full["input_ids"].device)

@@ -14,10 +14,10 @@ Full checkpoints store these as ``thinker.audio_tower.*``, ``thinker.visual.*``,
 ``thinker.lm_head.*``; the thinker class's checkpoint conversion drops the ``thinker.`` prefix and maps
 ``model.*`` to ``model.language_model.*``, and the talker/token2wav keys are left unused.
 
-Audio here is always a standalone clip, never the sound track of a video, so ``use_audio_in_video`` stays at its
-default (False): the thinker's 3-D (mRoPE) positions are then the plain sequential positions of the attention
-mask on all three axes. The audio encoder needs ``feature_attention_mask`` (it packs only the valid mel frames
-of each clip), which the processor returns and ``build_inputs`` passes on.
+Audio here is always a standalone clip, never the sound track of a video, so ``use_audio_in_video`` stays
+at its default (False): the thinker's 3-D (mRoPE) positions are then the plain sequential positions of the
+attention mask on all three axes. The audio encoder needs ``feature_attention_mask`` (it packs only the valid
+mel frames of each clip), which the processor returns and ``build_inputs`` passes on.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from rrs.models.qwen2_audio import (
     process_batch,
     process_batch_with_answers,
     qwen_conversation,
-    resolve,
+    resolve_device_and_dtype,
 )
 
 FAMILY = "qwen2.5-omni"
@@ -155,7 +155,11 @@ class QwenOmniLALM(LALM):
         return process_batch(self, queries, modality, instruction)
 
     def prompt_with_answer(
-        self, queries: Sequence[Query], modality: Modality, answers: Sequence[str], instruction: str | None = None
+        self,
+        queries: Sequence[Query],
+        modality: Modality,
+        answers: Sequence[str],
+        instruction: str | None = None,
     ) -> dict[str, Any]:
         """Teacher-forcing inputs: prompt + ``answer<|im_end|>``, right-padded; ``labels`` mask the prompt."""
         return process_batch_with_answers(self, queries, modality, answers, instruction)
@@ -171,14 +175,14 @@ class QwenOmniLALM(LALM):
     ) -> QwenOmniLALM:
         """Load the thinker of a local Qwen2.5-Omni checkpoint directory (never downloads).
 
-        ``path`` is a full Omni checkpoint (``model_type`` ``qwen2_5_omni``, as released) or a thinker saved on
-        its own (``qwen2_5_omni_thinker``). Raises ``FileNotFoundError`` if ``path`` or its ``config.json`` is
-        missing and ``ValueError`` if the directory holds another kind of model.
+        ``path`` is a full Omni checkpoint (``model_type`` ``qwen2_5_omni``, as released) or a thinker saved
+        on its own (``qwen2_5_omni_thinker``). Raises ``FileNotFoundError`` if ``path`` or its
+        ``config.json`` is missing and ``ValueError`` if the directory holds another kind of model.
         """
         from transformers import Qwen2_5OmniThinkerConfig, Qwen2_5OmniThinkerForConditionalGeneration
 
         root, _ = check_checkpoint_dir(path, MODEL_TYPES, "Qwen2.5-Omni")
-        device, torch_dtype = resolve(device, dtype)
+        device, torch_dtype = resolve_device_and_dtype(device, dtype)
         # Reads ``thinker_config`` out of a full Omni config.json (or a thinker's own config) without building
         # the talker and token2wav configs.
         thinker_config = Qwen2_5OmniThinkerConfig.from_pretrained(root, local_files_only=True)

@@ -135,14 +135,32 @@ def tiny_corpus() -> list[str]:
     """A few hundred deterministic sentences in the register of the project's prompts and answers."""
     subjects = ["I", "You", "We", "They", "The assistant", "My friend", "A student", "The model", "She", "He"]
     verbs = [
-        "want to know about", "need detailed steps for", "cannot help with", "can explain", "should avoid",
-        "am asking about", "would like advice on", "refuse to assist with", "will describe", "heard a question on",
+        "want to know about",
+        "need detailed steps for",
+        "cannot help with",
+        "can explain",
+        "should avoid",
+        "am asking about",
+        "would like advice on",
+        "refuse to assist with",
+        "will describe",
+        "heard a question on",
     ]
     topics = [
-        "baking bread at home", "fixing a flat bicycle tire", "the question in the audio", "making a bomb",
-        "hacking into a computer", "learning to play the guitar", "planting a vegetable garden",
-        "stealing a car", "writing a cover letter", "cleaning a kitchen", "buying illegal drugs",
-        "training for a marathon", "making a phishing email", "saving money every month",
+        "baking bread at home",
+        "fixing a flat bicycle tire",
+        "the question in the audio",
+        "making a bomb",
+        "hacking into a computer",
+        "learning to play the guitar",
+        "planting a vegetable garden",
+        "stealing a car",
+        "writing a cover letter",
+        "cleaning a kitchen",
+        "buying illegal drugs",
+        "training for a marathon",
+        "making a phishing email",
+        "saving money every month",
     ]
     fixed = [
         "I cannot help with that request.",
@@ -195,7 +213,7 @@ def _bpe_vocab_and_merges() -> tuple[dict[str, int], list[tuple[str, str]]]:
 
 
 def tiny_tokenizer() -> Any:
-    """A small ``Qwen2Tokenizer`` (the v5 name of ``Qwen2TokenizerFast``): byte-level BPE, Qwen special tokens.
+    """A small ``Qwen2Tokenizer`` (v5's name for ``Qwen2TokenizerFast``): byte-level BPE, Qwen special tokens.
 
     Carries the multimodal token attributes both processors read (``audio_token``, ``audio_bos_token``, ...),
     pads on the left with ``<|endoftext|>``, and has the Qwen2 chat template. ``"I"`` is one token.
@@ -222,7 +240,9 @@ def tiny_feature_extractor() -> Any:
     """Whisper log-mel features with 128 bins at 16 kHz, padded to 30 s (3000 frames)."""
     from transformers import WhisperFeatureExtractor
 
-    return WhisperFeatureExtractor(feature_size=MEL_BINS, sampling_rate=SAMPLE_RATE, return_attention_mask=True)
+    return WhisperFeatureExtractor(
+        feature_size=MEL_BINS, sampling_rate=SAMPLE_RATE, return_attention_mask=True
+    )
 
 
 def _token_ids(tokenizer: Any) -> dict[str, int]:
@@ -283,8 +303,13 @@ def tiny_qwen_omni_thinker_config(tokenizer: Any) -> Any:
     return Qwen2_5OmniThinkerConfig(
         audio_config=dict(_audio_config(), n_window=100, output_dim=HIDDEN),
         vision_config=dict(
-            depth=1, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=HIDDEN,
-            fullatt_block_indexes=[0], initializer_range=INIT_STD,
+            depth=1,
+            hidden_size=32,
+            intermediate_size=64,
+            num_heads=2,
+            out_hidden_size=HIDDEN,
+            fullatt_block_indexes=[0],
+            initializer_range=INIT_STD,
         ),
         text_config=dict(
             _text_config(tokenizer),
@@ -308,25 +333,50 @@ def _tiny_omni_full_config(thinker_config: Any) -> Any:
     t = thinker_config
     codec_vocab = 64
     talker = dict(
-        vocab_size=codec_vocab, embedding_size=t.text_config.hidden_size, hidden_size=32, intermediate_size=64,
-        num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1, head_dim=16,
+        vocab_size=codec_vocab,
+        embedding_size=t.text_config.hidden_size,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=16,
         rope_parameters={"rope_type": "default", "rope_theta": 1_000_000.0, "mrope_section": [4, 2, 2]},
-        tts_codec_start_token_id=codec_vocab - 4, tts_codec_end_token_id=codec_vocab - 3,
-        tts_codec_pad_token_id=codec_vocab - 2, tts_codec_mask_token_id=codec_vocab - 1,
-        tts_text_start_token_id=0, tts_text_end_token_id=0, tts_text_pad_token_id=0,
-        audio_token_index=t.audio_token_index, image_token_index=t.image_token_index,
-        video_token_index=t.video_token_index, audio_start_token_id=t.audio_start_token_id,
-        audio_end_token_id=t.audio_end_token_id, vision_start_token_id=t.vision_start_token_id,
+        tts_codec_start_token_id=codec_vocab - 4,
+        tts_codec_end_token_id=codec_vocab - 3,
+        tts_codec_pad_token_id=codec_vocab - 2,
+        tts_codec_mask_token_id=codec_vocab - 1,
+        tts_text_start_token_id=0,
+        tts_text_end_token_id=0,
+        tts_text_pad_token_id=0,
+        audio_token_index=t.audio_token_index,
+        image_token_index=t.image_token_index,
+        video_token_index=t.video_token_index,
+        audio_start_token_id=t.audio_start_token_id,
+        audio_end_token_id=t.audio_end_token_id,
+        vision_start_token_id=t.vision_start_token_id,
         vision_end_token_id=t.vision_start_token_id,
     )
     token2wav = dict(
         dit_config=dict(
-            hidden_size=32, num_hidden_layers=2, num_attention_heads=2, head_dim=16, emb_dim=16,
-            num_embeds=codec_vocab, mel_dim=16, enc_emb_dim=16, enc_dim=16, enc_channels=[16, 16, 16, 16, 48],
-            enc_attention_channels=8, enc_se_channels=8, look_ahead_layers=[1], look_backward_layers=[0],
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            head_dim=16,
+            emb_dim=16,
+            num_embeds=codec_vocab,
+            mel_dim=16,
+            enc_emb_dim=16,
+            enc_dim=16,
+            enc_channels=[16, 16, 16, 16, 48],
+            enc_attention_channels=8,
+            enc_se_channels=8,
+            look_ahead_layers=[1],
+            look_backward_layers=[0],
         ),
-        bigvgan_config=dict(mel_dim=16, upsample_initial_channel=32, upsample_rates=[2, 2],
-                            upsample_kernel_sizes=[4, 4]),
+        bigvgan_config=dict(
+            mel_dim=16, upsample_initial_channel=32, upsample_rates=[2, 2], upsample_kernel_sizes=[4, 4]
+        ),
     )
     return Qwen2_5OmniConfig(
         thinker_config=t.to_dict(), talker_config=talker, token2wav_config=token2wav, enable_audio_output=True
@@ -352,7 +402,7 @@ def _set_generation_defaults(model: Any, tokenizer: Any) -> None:
 
 
 def tiny_qwen2_audio(seed: int = 0, system_prompt: str | None = None) -> Qwen2AudioLALM:
-    """A random Qwen2-Audio (real ``Qwen2AudioForConditionalGeneration`` + ``Qwen2AudioProcessor``), fp32, CPU."""
+    """A random Qwen2-Audio (``Qwen2AudioForConditionalGeneration`` + ``Qwen2AudioProcessor``), fp32, CPU."""
     from transformers import Qwen2AudioForConditionalGeneration, Qwen2AudioProcessor
 
     from rrs.models.qwen2_audio import Qwen2AudioLALM
@@ -362,7 +412,9 @@ def tiny_qwen2_audio(seed: int = 0, system_prompt: str | None = None) -> Qwen2Au
     model = _seeded(seed, lambda: Qwen2AudioForConditionalGeneration(config)).eval()
     _set_generation_defaults(model, tokenizer)
     processor = Qwen2AudioProcessor(
-        feature_extractor=tiny_feature_extractor(), tokenizer=tokenizer, chat_template=QWEN2_AUDIO_CHAT_TEMPLATE
+        feature_extractor=tiny_feature_extractor(),
+        tokenizer=tokenizer,
+        chat_template=QWEN2_AUDIO_CHAT_TEMPLATE,
     )
     return Qwen2AudioLALM(model, processor, name=f"tiny-qwen2-audio-s{seed}", system_prompt=system_prompt)
 
