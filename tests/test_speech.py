@@ -178,7 +178,7 @@ def test_espeak_uses_bundled_library_and_is_thread_safe() -> None:
     assert Path(speech._espeak_library_path()).resolve() == bundled
     texts = [f"Number {i} is on the list." for i in range(6)]
     voices = [VOICES[1 + i % (len(VOICES) - 1)] for i in range(6)]
-    serial = [speech.synthesize(t, v) for t, v in zip(texts, voices)]
+    serial = [speech.synthesize(t, v) for t, v in zip(texts, voices, strict=True)]
     results: list[np.ndarray | None] = [None] * 6
 
     def work(i: int) -> None:
@@ -189,7 +189,7 @@ def test_espeak_uses_bundled_library_and_is_thread_safe() -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    for expected, got in zip(serial, results):
+    for expected, got in zip(serial, results, strict=True):
         np.testing.assert_array_equal(expected, got)
 
 
@@ -235,7 +235,7 @@ def test_synthesize_many_uses_drawn_voices(_tmp_cache: Path) -> None:
     texts = [f"Question number {i}." for i in range(4)]
     out = speech.synthesize_many(texts, seed=7, progress=False)
     assert [voice for voice, _ in out] == [speech.voice_for(t, 7) for t in texts]
-    for (voice, wave), text in zip(out, texts):
+    for (voice, wave), text in zip(out, texts, strict=True):
         np.testing.assert_array_equal(wave, speech.synthesize(text, voice))
     assert len(list((_tmp_cache / "speech").glob("*.wav"))) == len(texts)
     keyed = speech.synthesize_many(texts, seed=7, progress=False, keys=["a", "b", "c", "d"])
