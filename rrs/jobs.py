@@ -1,0 +1,106 @@
+"""Start, watch and stop long jobs (tuning, evaluation) as separate processes that write a run directory.
+
+A job is ``python -m rrs <subcommand> ... --out RUN`` started in its own session, so it keeps running
+when the browser tab or the Streamlit script that launched it goes away. Its output goes to
+``RUN/log.txt``; the job itself keeps ``RUN/status.json`` up to date, and the UI only reads files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rrs.paths import PROJECT_ROOT
+from rrs.store import atomic_write_json
+
+RUNS_ROOT_ENV = "RRS_RUNS"
+
+
+def runs_root() -> Path:
+    root = Path(os.environ.get(RUNS_ROOT_ENV, PROJECT_ROOT / "runs"))
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    run_dir: Path
+    pid: int
+    command: list[str]
+
+
+def start_job(args: list[str], run_dir: str | Path, env: dict[str, str] | None = None) -> JobInfo:
+    """Launch ``python -m rrs *args --out run_dir`` detached; return at once."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "rrs", *args, "--out", str(run_dir)]
+    log = open(run_dir / "log.txt", "ab")
+    proc = subprocess.Popen(
+        command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        start_new_session=True, env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"},
+    )
+    log.close()
+    atomic_write_json(run_dir / "job.json", {"pid": proc.pid, "command": command, "started": time.time()})
+    return JobInfo(run_dir, proc.pid, command)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    try:  # a finished child that nobody waited for is a zombie: not alive
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:
+        return True
+
+
+def job_state(run_dir: str | Path) -> dict[str, Any]:
+    """The job's status file, with ``state`` corrected to ``died`` if its process is gone mid-run."""
+    run_dir = Path(run_dir)
+    status: dict[str, Any] = {}
+    for name in ("status.json", "job.json"):
+        try:
+            status = {**json.loads((run_dir / name).read_text()), **status}
+        except (OSError, json.JSONDecodeError):
+            continue
+    state = status.get("state", "starting" if "pid" in status else "unknown")
+    pid = status.get("pid")
+    if state in ("starting", "preparing", "running") and pid and not _alive(int(pid)):
+        state = "died"
+        status["message"] = "the job's process ended without finishing; see log.txt, then resume it"
+    status["state"] = state
+    return status
+
+
+def stop_job(run_dir: str | Path) -> bool:
+    """Ask a running job to stop (SIGINT: it records ``stopped`` and can be resumed)."""
+    status = job_state(run_dir)
+    pid = status.get("pid")
+    if not pid or status["state"] not in ("starting", "preparing", "running"):
+        return False
+    os.killpg(os.getpgid(int(pid)), signal.SIGINT)
+    return True
+
+
+def read_log(run_dir: str | Path, tail: int = 200) -> str:
+    path = Path(run_dir) / "log.txt"
+    if not path.is_file():
+        return ""
+    lines = path.read_text(errors="replace").replace("\r", "\n").splitlines()
+    return "\n".join(line for line in lines[-tail:] if line.strip())
+
+
+def list_runs(root: str | Path | None = None) -> list[Path]:
+    """Run directories under the runs root, newest first."""
+    root = Path(root) if root else runs_root()
+    runs = [p for p in root.iterdir() if p.is_dir() and (p / "config.json").is_file()] if root.exists() else []
+    return sorted(runs, key=lambda p: p.stat().st_mtime, reverse=True)
