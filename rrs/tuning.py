@@ -367,6 +367,7 @@ class RRSTrainer:
         prepared = self.prepare()
         samples, probe, probe_items = prepared["samples"], prepared["probe"], prepared["probe_items"]
         model = self._model
+        torch.manual_seed(cfg.seed)  # LoRA's A matrices are drawn at random: make that reproducible
         peft_model = attach_lora(model, cfg)
         params = [p for p in peft_model.parameters() if p.requires_grad]
         optimiser = torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rrs.features import FirstTokenPreview, SafetyFeatures, compute_features, delta_mean, n_selected, select_top
+from rrs.features import (
+    FirstTokenPreview,
+    SafetyFeatures,
+    compute_features,
+    delta_mean,
+    n_selected,
+    select_top,
+)
 
 
 def test_delta_mean_and_selection_match_hand_computation():
