@@ -15,5 +15,9 @@ st.set_page_config(page_title="RRS · audio LLM safety", page_icon="🛡️", la
 
 PAGES = [
     st.Page(str(ROOT / "pages" / "model.py"), title="Model", icon="🧠", default=True),
+    st.Page(str(ROOT / "pages" / "pairs.py"), title="Pairs", icon="🎧"),
+    st.Page(str(ROOT / "pages" / "features.py"), title="Features", icon="📊"),
+    st.Page(str(ROOT / "pages" / "tune.py"), title="Tune", icon="🛠️"),
+    st.Page(str(ROOT / "pages" / "evaluate.py"), title="Evaluate", icon="✅"),
 ]
 st.navigation(PAGES).run()
