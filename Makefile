@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-fast lint prepare bench clean
+.PHONY: setup run test test-fast test-browser lint prepare prepare-quiet bench clean
 
 $(STAMP): requirements.txt requirements-nodeps.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -21,7 +21,7 @@ prepare: setup
 run: prepare
 	$(BIN)/streamlit run dashboard/app.py --server.headless true
 
-test: setup
+test: setup prepare-quiet
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
@@ -36,3 +36,9 @@ bench: prepare
 
 clean:
 	rm -rf $(VENV)
+
+prepare-quiet: setup
+	$(BIN)/python -m rrs.embedded prepare > /dev/null
+
+test-browser: prepare
+	$(BIN)/python -m pytest -q -m browser

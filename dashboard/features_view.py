@@ -1,0 +1,88 @@
+"""Plots and small helpers of the Features page; the computations live in :mod:`rrs.analysis`."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from dashboard.style import MUTED_COLOR, SELECTED_COLOR, style
+from rrs.analysis import FeatureAnalysis
+
+CACHE = "feature_analyses"  # session key: {(fingerprint, pairs digest, modality): FeatureAnalysis}
+MAX_CACHED = 4
+
+
+def cached(key: tuple) -> FeatureAnalysis | None:
+    return st.session_state.get(CACHE, {}).get(key)
+
+
+def remember(key: tuple, analysis: FeatureAnalysis) -> None:
+    store: dict = dict(st.session_state.get(CACHE, {}))
+    store.pop(key, None)
+    store[key] = analysis
+    while len(store) > MAX_CACHED:  # oldest first
+        store.pop(next(iter(store)))
+    st.session_state[CACHE] = store
+
+
+def contributions_figure(analysis: FeatureAnalysis, n_selected: int) -> go.Figure:
+    c = analysis.sorted_contrib
+    ranks = np.arange(1, c.size + 1)
+    dims = analysis.order.numpy()
+    colors = [SELECTED_COLOR] * n_selected + [MUTED_COLOR] * (c.size - n_selected)
+    fig = go.Figure(go.Bar(x=ranks, y=c, marker=dict(color=colors, line=dict(width=0)), customdata=dims,
+                           hovertemplate="rank %{x}<br>dim %{customdata}<br>c_p = %{y:.4f}<extra></extra>"))
+    fig.add_vline(x=n_selected + 0.5, line=dict(color=SELECTED_COLOR, dash="dash", width=1))
+    fig.update_layout(title=f"Contributions c_p = w_I[p]·ΔV̄[p], sorted (top {n_selected} selected)",
+                      xaxis_title="rank", yaxis_title="c_p", bargap=0)
+    return style(fig, height=320)
+
+
+def histogram_figure(analysis: FeatureAnalysis, n_selected: int) -> go.Figure:
+    c = analysis.sorted_contrib
+    lo, hi = float(c.min()), float(c.max())
+    size = (hi - lo) / 60 if hi > lo else 1.0
+    bins = dict(start=lo, end=hi + size, size=size)
+    fig = go.Figure()
+    fig.add_trace(go.Histogram(x=c[n_selected:], xbins=bins, marker_color=MUTED_COLOR, name="not selected"))
+    fig.add_trace(go.Histogram(x=c[:n_selected], xbins=bins, marker_color=SELECTED_COLOR, name="selected"))
+    fig.update_layout(barmode="stack", title="Histogram of c_p", xaxis_title="c_p", yaxis_title="features")
+    return style(fig, height=320)
+
+
+def category_figure(analysis: FeatureAnalysis, top_percent: float) -> go.Figure:
+    table = analysis.category_norms(top_percent)
+    hover = "%{x}<br>%{y:.3f}<br>%{customdata[0]} pairs, cos to ΔV̄ %{customdata[1]:.2f}<extra></extra>"
+    custom = table[["n_pairs", "cosine"]].to_numpy()
+    fig = go.Figure()
+    fig.add_trace(go.Bar(x=table["category"], y=table["delta_norm"], name="‖ΔV̄_c‖", marker_color=MUTED_COLOR,
+                         customdata=custom, hovertemplate=hover))
+    fig.add_trace(go.Bar(x=table["category"], y=table["selected_norm"], name="‖ΔV̄_c ⊙ mask‖ (selected)",
+                         marker_color=SELECTED_COLOR, customdata=custom, hovertemplate=hover))
+    fig.update_layout(barmode="group", title="ΔV̄ per category", yaxis_title="L2 norm")
+    return style(fig, height=340)
+
+
+def percent(value: float, digits: int = 0) -> str:
+    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}%"
+
+
+def render_metrics(readouts: dict[str, Any]) -> None:
+    cols = st.columns(4)
+    cols[0].metric("Features kept", f"{readouts['n_selected']} / {readouts['hidden_size']}")
+    share = readouts["share_of_predicted_logit_kept"]
+    cols[1].metric("Share of predicted “I”-logit change kept", percent(100 * share),
+                   help="Σ c_p over the selected features ÷ Σ c_p over all features with c_p > 0. It is 100% "
+                        "when exactly the positive contributions are kept and falls below when negative ones "
+                        f"join. Predicted change of the “I” logit: {readouts['predicted_delta_logit']:+.3f}.")
+    for col, label, inverse in ((cols[2], "harmful", False), (cols[3], "benign", True)):
+        before, after = readouts[f"{label}_refusal_before"], readouts[f"{label}_refusal_after"]
+        col.metric(f"{label.title()}: first-token refusal", percent(after),
+                   delta=f"{after - before:+.1f} pts", delta_color="inverse" if inverse else "normal",
+                   help=f"Share of {label} prompts whose most likely first token is a refusal opener "
+                        f"(“I”, “As”, “Sorry”), before ({percent(before)}) and after "
+                        f"{'adding' if label == 'harmful' else 'subtracting'} ΔV̄ˢ.")

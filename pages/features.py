@@ -1,0 +1,88 @@
+"""Features page: RRS safety features of the loaded model, and what keeping the top m% of them predicts."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import features_view as view
+from dashboard.pairs_view import user_pairs
+from dashboard.state import current_model
+from rrs import analysis
+from rrs.models.base import MODALITIES
+
+SEED = 0
+SOURCES = ("Mirror (train split)", "My pairs (Pairs page)")
+
+st.title("Features")
+st.caption("ΔV̄ = mean(f(d_h, t̃) − f(d_b, t)) over harmful/benign pairs; each hidden dimension p contributes "
+           "c_p = w_I[p]·ΔV̄[p] to the change of the “I” (refusal) logit. RRS keeps the top m% (paper Eq. 9-10).")
+
+model = current_model()
+if model is None:
+    st.info("No model is loaded. Load one on the **Model** page first; the features are computed from its "
+            "hidden states.")
+    st.stop()
+
+left, middle, right = st.columns(3)
+source = left.selectbox("Pairs", SOURCES, key="features_source")
+per_category = middle.number_input(
+    "Pairs per category", min_value=1, max_value=50, value=4, step=1, key="features_per_category",
+    disabled=source != SOURCES[0],
+    help="Mirror pairs used per category (14 categories). 4 computes in about a minute on CPU the first time.")
+modality = right.selectbox("Modality", MODALITIES, key="features_modality")
+
+if source == SOURCES[0]:
+    pairs = analysis.pairs_per_category(analysis.mirror_train_pairs(), int(per_category))
+else:
+    pairs = user_pairs()
+if not pairs:
+    st.info("You have no pairs of your own yet: add some on the **Pairs** page, or use the Mirror pairs.")
+    st.stop()
+if modality != "audio-text":
+    st.caption(f"In {modality} mode the prompt has no instruction, so t and t̃ coincide and ΔV̄ compares the "
+               "harmful and benign questions themselves.")
+
+key = (model.fingerprint(), analysis.pairs_digest(pairs, SEED), modality)
+if st.button(f"Compute representations ({len(pairs)} pairs)", type="primary", key="features_compute"):
+    bar = st.progress(0.0, text="Starting…")
+    try:
+        result = analysis.FeatureAnalysis.from_model(
+            model, pairs, modality, seed=SEED,
+            progress=lambda fraction, message: bar.progress(min(max(fraction, 0.0), 1.0), text=message))
+    except Exception as err:  # noqa: BLE001 - every failure is shown with its message
+        bar.empty()
+        st.error(f"Could not compute the features: {err}")
+        st.stop()
+    bar.empty()
+    view.remember(key, result)
+
+current = view.cached(key)
+if current is None:
+    st.info("Press **Compute representations**. The first time, speech is synthesised and the model runs once "
+            "per question and prompt; the vectors are then kept on disk, so later computations are fast.")
+    st.stop()
+
+top = st.slider("Top m% of features", min_value=0.5, max_value=100.0, value=25.0, step=0.5, key="features_top",
+                help="The paper uses 12.5%, 25% and 51%.")
+readouts = current.readouts(top)
+view.render_metrics(readouts)
+k = readouts["n_selected"]
+left, right = st.columns([3, 2])
+left.plotly_chart(view.contributions_figure(current, k), key="features_contrib")
+right.plotly_chart(view.histogram_figure(current, k), key="features_hist")
+st.plotly_chart(view.category_figure(current, top), key="features_categories")
+st.caption(f"{current.n_pairs} pairs, {modality}, model {current.model_name}. "
+           f"{current.n_positive} of {current.hidden_size} features have c_p > 0.")
+
+st.subheader("Save selection")
+name = st.text_input("Name", value=f"{current.model_name}-{modality}", key="features_save_name",
+                     help="A folder of that name is written under runs/features/.")
+if st.button("Save selection", key="features_save"):
+    from rrs.jobs import runs_root
+
+    try:
+        folder = current.save(runs_root() / "features" / analysis.safe_name(name), top)
+    except (ValueError, OSError) as err:
+        st.error(f"Could not save: {err}")
+    else:
+        st.success(f"Saved the top {top:g}% selection to `{folder}`")

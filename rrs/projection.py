@@ -1,0 +1,386 @@
+"""2-D maps of a run's probe representations across epochs, with axes that stay put, and run summaries.
+
+``project_epochs`` fits ONE projection on the snapshots of all epochs stacked together, so a point that
+moves on the map moved in representation space, and a point that did not move keeps its coordinates:
+
+* ``pca``: PCA fitted on the stack, then each epoch transformed with it;
+* ``tsne`` and ``umap``: run once on the stacked points (after a PCA to at most 50 dimensions), seeded,
+  t-SNE with PCA initialisation. Identical rows are embedded once and share their coordinates.
+
+``cached_projection`` keeps the result in ``RUN/projections/<method>.npz``, keyed by the snapshot files'
+names, sizes and modification times (and the seed): reading a map costs a file read, and it is recomputed
+only when a snapshot appears or changes. t-SNE and UMAP on ~15k points take a minute on a small CPU, so a
+UI starts them in the background with ``start_projection`` (``python -m rrs.projection RUN METHOD``).
+
+``run_summary`` and ``compare_runs`` turn a run directory's ``metrics.jsonl`` and ``config.json`` into
+pandas DataFrames for plotting.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rrs.store import atomic_write, atomic_write_json
+
+METHODS = ("pca", "tsne", "umap")
+METHOD_LABELS = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
+#: Bump when the way maps are computed changes: older cache files are then recomputed.
+CACHE_VERSION = 1
+_SNAPSHOT = re.compile(r"epoch_(\d+)\.safetensors")
+
+
+# ---- projection ----------------------------------------------------------------------------------
+def _pca(x: np.ndarray, k: int, seed: int) -> tuple[Any, np.ndarray]:
+    from sklearn.decomposition import PCA
+
+    k = max(1, min(k, x.shape[0], x.shape[1]))
+    pca = PCA(n_components=k, random_state=seed)
+    return pca, pca.fit_transform(x)
+
+
+def _pad2(coords: np.ndarray) -> np.ndarray:
+    if coords.shape[1] >= 2:
+        return coords[:, :2]
+    return np.hstack([coords, np.zeros((coords.shape[0], 2 - coords.shape[1]), coords.dtype)])
+
+
+def _threads() -> int:
+    """Threads for the native fits: leave a core free (OpenMP spin-waits badly on a busy machine)."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+def _embed(x: np.ndarray, method: str, seed: int) -> np.ndarray:
+    """t-SNE or UMAP of the (unique) rows of ``x``: (n, 2)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(_threads()):
+        return _embed_unlimited(x, method, seed)
+
+
+def _embed_unlimited(x: np.ndarray, method: str, seed: int) -> np.ndarray:
+    n = x.shape[0]
+    _, reduced = _pca(x, 50, seed)
+    if n < 6:  # too few points for a neighbourhood embedding: the PCA plane is the honest map
+        return _pad2(reduced)
+    reduced = np.ascontiguousarray(reduced, dtype=np.float32)
+    if method == "tsne":
+        from sklearn.manifold import TSNE
+
+        perplexity = float(min(30.0, max(2.0, (n - 1) / 3)))
+        tsne = TSNE(n_components=2, init="pca", random_state=seed, perplexity=perplexity,
+                    learning_rate="auto")
+        return tsne.fit_transform(reduced)
+    import warnings
+
+    import umap
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "n_jobs overridden by random_state", small-data notices
+        reducer = umap.UMAP(n_components=2, n_neighbors=int(min(15, n - 1)), random_state=seed,
+                            init="spectral" if n > 50 else "random")
+        return reducer.fit_transform(reduced)
+
+
+def project_epochs(snapshots: Sequence[np.ndarray], method: str = "pca", seed: int = 0) -> np.ndarray:
+    """Project the per-epoch probe representations ``(n_points, hidden)`` to ``(n_epochs, n_points, 2)``.
+
+    One projection is fitted on all epochs stacked (see the module docstring), so the axes are the same
+    in every epoch.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown projection {method!r}; choose one of {', '.join(METHODS)}")
+    arrays = [np.asarray(s, dtype=np.float32).reshape(len(s), -1) for s in snapshots]
+    if not arrays:
+        raise ValueError("no snapshots to project")
+    n_points = arrays[0].shape[0]
+    if any(a.shape != arrays[0].shape for a in arrays):
+        raise ValueError(f"snapshots differ in shape: {sorted({a.shape for a in arrays})}")
+    stacked = np.concatenate(arrays)
+    if method == "pca":
+        pca, _ = _pca(stacked, 2, seed)
+        coords = np.stack([_pad2(pca.transform(a)) for a in arrays])
+    else:
+        unique, inverse = np.unique(stacked, axis=0, return_inverse=True)
+        embedded = _embed(unique, method, seed)
+        coords = embedded[inverse.reshape(-1)].reshape(len(arrays), n_points, 2)
+    return np.ascontiguousarray(coords, dtype=np.float32)
+
+
+# ---- snapshots and the disk cache ----------------------------------------------------------------
+def snapshot_files(run_dir: str | Path) -> list[tuple[int, Path]]:
+    """``(epoch, path)`` of a run's representation snapshots, by epoch."""
+    folder = Path(run_dir) / "snapshots"
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in folder.iterdir():
+        match = _SNAPSHOT.fullmatch(path.name)
+        if match:
+            found.append((int(match.group(1)), path))
+    return sorted(found)
+
+
+def load_snapshot(path: str | Path) -> np.ndarray:
+    from safetensors.numpy import load_file
+
+    return load_file(str(path))["representations"]
+
+
+def _cache_key(files: Sequence[tuple[int, Path]], method: str, seed: int) -> str:
+    entries = []
+    for _, path in files:
+        stat = path.stat()
+        entries.append([path.name, stat.st_size, stat.st_mtime_ns])
+    return json.dumps({"version": CACHE_VERSION, "method": method, "seed": seed, "files": entries})
+
+
+def projection_path(run_dir: str | Path, method: str) -> Path:
+    return Path(run_dir) / "projections" / f"{method}.npz"
+
+
+@dataclass
+class EpochMap:
+    """A run's probe points on one 2-D map: ``coords[i]`` are the points at ``epochs[i]``."""
+
+    method: str
+    epochs: list[int]
+    coords: np.ndarray  # (n_epochs, n_points, 2)
+    fresh: bool = True  # False: computed before the latest snapshots appeared
+    computed: bool = False  # True: computed by this call (not read from the cache)
+
+    def ranges(self, pad: float = 0.05) -> tuple[tuple[float, float], tuple[float, float]]:
+        """Axis ranges that hold every epoch's points (for animations with fixed axes)."""
+        lo, hi = self.coords.reshape(-1, 2).min(0), self.coords.reshape(-1, 2).max(0)
+        span = np.maximum(hi - lo, 1e-6) * pad
+        return (float(lo[0] - span[0]), float(hi[0] + span[0])), (float(lo[1] - span[1]), float(hi[1] + span[1]))
+
+
+def _read_cache(path: Path) -> tuple[str, list[int], np.ndarray] | None:
+    try:
+        with np.load(path) as data:
+            return str(data["key"]), [int(e) for e in data["epochs"]], np.asarray(data["coords"])
+    except (OSError, KeyError, ValueError, EOFError):
+        return None
+
+
+def load_projection(run_dir: str | Path, method: str, seed: int = 0) -> EpochMap | None:
+    """The cached map, fresh or not (``None`` if there is none); never computes."""
+    cached = _read_cache(projection_path(run_dir, method))
+    if cached is None:
+        return None
+    key, epochs, coords = cached
+    files = snapshot_files(run_dir)
+    try:
+        fresh = bool(files) and key == _cache_key(files, method, seed)
+    except OSError:
+        fresh = False
+    return EpochMap(method, epochs, coords, fresh=fresh)
+
+
+def cached_projection(run_dir: str | Path, method: str = "pca", seed: int = 0) -> EpochMap | None:
+    """The run's map from ``RUN/projections/<method>.npz``, recomputed only when the snapshots changed.
+
+    ``None`` when the run has no snapshot yet.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown projection {method!r}; choose one of {', '.join(METHODS)}")
+    files = snapshot_files(run_dir)
+    if not files:
+        return None
+    key = _cache_key(files, method, seed)
+    path = projection_path(run_dir, method)
+    cached = _read_cache(path)
+    if cached is not None and cached[0] == key:
+        return EpochMap(method, cached[1], cached[2])
+    epochs = [e for e, _ in files]
+    coords = project_epochs([load_snapshot(p) for _, p in files], method, seed)
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, key=np.array(key), epochs=np.array(epochs, dtype=np.int64), coords=coords)
+
+    atomic_write(path, write)
+    return EpochMap(method, epochs, coords, computed=True)
+
+
+# ---- background computation ----------------------------------------------------------------------
+def _pending_path(run_dir: str | Path, method: str) -> Path:
+    return Path(run_dir) / "projections" / f"{method}.pending.json"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    try:  # a finished child nobody waited for is a zombie: not alive
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:
+        return True
+
+
+def projection_pending(run_dir: str | Path, method: str) -> bool:
+    """Whether a background computation of this map is under way."""
+    try:
+        pid = int(json.loads(_pending_path(run_dir, method).read_text())["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return _alive(pid)
+
+
+def start_projection(run_dir: str | Path, method: str, seed: int = 0) -> int | None:
+    """Compute the map in a detached process (``python -m rrs.projection``); its pid, or None if running."""
+    if projection_pending(run_dir, method):
+        return None
+    from rrs.paths import PROJECT_ROOT
+
+    pending = _pending_path(run_dir, method)
+    pending.parent.mkdir(parents=True, exist_ok=True)
+    with open(pending.with_suffix(".log"), "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "rrs.projection", str(run_dir), method, "--seed", str(seed)],
+            cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    atomic_write_json(pending, {"pid": proc.pid, "started": time.time()})
+    return proc.pid
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m rrs.projection", description=__doc__.split("\n")[0])
+    parser.add_argument("run_dir")
+    parser.add_argument("method", choices=METHODS)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    try:
+        result = cached_projection(args.run_dir, args.method, args.seed)
+    finally:
+        pending = _pending_path(args.run_dir, args.method)
+        if _read_json(pending, {}).get("pid") == os.getpid():
+            pending.unlink(missing_ok=True)
+    if result is None:
+        print(f"{args.run_dir} has no snapshots yet")
+    else:
+        print(f"{args.method}: {len(result.epochs)} epochs x {result.coords.shape[1]} points "
+              f"in {time.perf_counter() - started:.1f}s")
+    return 0
+
+
+# ---- run summaries -------------------------------------------------------------------------------
+STEP_COLUMNS = ("step", "epoch", "rep_loss", "penalty", "loss")
+EPOCH_COLUMNS = ("epoch", "harmful_refusal", "benign_refusal")
+
+
+def _read_json(path: Path, default: Any) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return default
+
+
+def _metric_rows(run_dir: Path) -> list[dict[str, Any]]:
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            break  # a torn last line of a running or killed job
+    return rows
+
+
+@dataclass
+class RunSummary:
+    """What a run directory holds, ready for plotting."""
+
+    name: str
+    path: Path
+    config: dict[str, Any]
+    steps: Any  # pandas.DataFrame with STEP_COLUMNS
+    epochs: Any  # pandas.DataFrame with EPOCH_COLUMNS (refusal rates in %)
+    probe: list[dict[str, Any]] = field(default_factory=list)
+
+
+def run_summary(run_dir: str | Path) -> RunSummary:
+    """Step losses, per-epoch first-token refusal rates, config and probe records of one run."""
+    import pandas as pd
+
+    run_dir = Path(run_dir)
+    rows = _metric_rows(run_dir)
+    steps = pd.DataFrame([{k: r.get(k) for k in STEP_COLUMNS} for r in rows if r.get("type") == "step"],
+                         columns=list(STEP_COLUMNS))
+    epochs = pd.DataFrame([{k: r.get(k) for k in EPOCH_COLUMNS} for r in rows if r.get("type") == "epoch"],
+                          columns=list(EPOCH_COLUMNS))
+    epochs = epochs.drop_duplicates("epoch", keep="last").sort_values("epoch").reset_index(drop=True)
+    return RunSummary(run_dir.name, run_dir, _read_json(run_dir / "config.json", {}), steps, epochs,
+                      _read_json(run_dir / "probe.json", []))
+
+
+@dataclass
+class RunComparison:
+    a: RunSummary
+    b: RunSummary
+    config_diff: Any  # pandas.DataFrame: setting, <a>, <b> (only settings that differ)
+    epochs: Any  # pandas.DataFrame: run, epoch, harmful_refusal, benign_refusal
+
+
+def _show(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, list | dict | tuple) or value is None else str(value)
+
+
+def compare_runs(a: str | Path, b: str | Path) -> RunComparison:
+    """Two runs side by side: the settings that differ and both refusal curves (long format)."""
+    import pandas as pd
+
+    sa, sb = run_summary(a), run_summary(b)
+    name_a, name_b = sa.name, sb.name if sb.name != sa.name else f"{sb.name} (2)"
+    keys = sorted(set(sa.config) | set(sb.config))
+    diff = [{"setting": k, name_a: _show(sa.config.get(k)), name_b: _show(sb.config.get(k))}
+            for k in keys if sa.config.get(k) != sb.config.get(k)]
+    config_diff = pd.DataFrame(diff, columns=["setting", name_a, name_b])
+    epochs = pd.concat([sa.epochs.assign(run=name_a), sb.epochs.assign(run=name_b)], ignore_index=True)
+    return RunComparison(sa, sb, config_diff, epochs[["run", *EPOCH_COLUMNS]])
+
+
+def list_train_runs(root: str | Path) -> list[Path]:
+    """Training run directories under ``root`` (with a config or a job record), newest first.
+
+    Unlike ``rrs.jobs.list_runs`` this includes a job launched a moment ago that has not yet written its
+    config; runs are ordered by their start, not by their last write.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    runs = []
+    for path in root.iterdir():
+        if not path.is_dir() or path.name == "evals":
+            continue
+        job, config = path / "job.json", path / "config.json"
+        if not (job.is_file() or config.is_file()):
+            continue
+        started = _read_json(job, {}).get("started") if job.is_file() else None
+        if started is None:
+            started = (config if config.is_file() else job).stat().st_mtime
+        runs.append((float(started), path.name, path))
+    return [p for _, _, p in sorted(runs, key=lambda t: (t[0], t[1]), reverse=True)]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
