@@ -68,7 +68,9 @@ def category_figure(analysis: FeatureAnalysis, top_percent: float) -> go.Figure:
 
 
 def percent(value: float, digits: int = 0) -> str:
-    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}%"
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{value:.{digits}f}%"
 
 
 def render_metrics(readouts: dict[str, Any]) -> None:

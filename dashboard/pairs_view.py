@@ -19,6 +19,7 @@ _FLASH = "pairs_flash"
 _FORM_VERSION = "pairs_form_version"
 _FILE_DONE = "pairs_file_done"
 _RESPONSES = "pair_responses"
+AUDIO_TYPES = ["wav", "flac", "ogg", "mp3"]
 
 
 def user_pairs() -> list[Pair]:
@@ -108,13 +109,13 @@ def render_add_form() -> None:
         left, right = st.columns(2)
         with left:
             harmful = st.text_area("Harmful question", key=f"pairs_add_harmful_{v}", height=90)
-            harmful_audio = st.file_uploader("Harmful recording (optional)", type=["wav", "flac", "ogg", "mp3"],
+            harmful_audio = st.file_uploader("Harmful recording (optional)", type=AUDIO_TYPES,
                                              key=f"pairs_add_harmful_audio_{v}")
         with right:
             benign = st.text_area("Benign question", key=f"pairs_add_benign_{v}", height=90)
-            benign_audio = st.file_uploader("Benign recording (optional)", type=["wav", "flac", "ogg", "mp3"],
+            benign_audio = st.file_uploader("Benign recording (optional)", type=AUDIO_TYPES,
                                             key=f"pairs_add_benign_audio_{v}")
-        submitted = st.form_submit_button("Add pair", type="primary")
+        submitted = st.form_submit_button("Add pair", type="primary", key=f"pairs_add_submit_{v}")
     if not submitted:
         return
     problems = []
@@ -172,7 +173,8 @@ def render_browser() -> Pair | None:
     st.dataframe(shown[["category", "harmful", "benign", "source"]], hide_index=True, height=280,
                  key="pairs_table")
     by_uid = {analysis.pair_uid(p): p for p in pairs}
-    labels = dict(zip(shown["uid"], shown["category"] + " · " + shown["harmful"].str.slice(0, 90), strict=True))
+    names = shown["category"] + " · " + shown["harmful"].str.slice(0, 90)
+    labels = dict(zip(shown["uid"], names, strict=True))
     uid = st.selectbox("Pair", list(labels), format_func=labels.__getitem__, key="pairs_pick")
     return by_uid.get(uid) if uid is not None else None
 
@@ -196,7 +198,8 @@ def render_pair(pair: Pair, seed: int) -> None:
             st.audio(wave, sample_rate=SAMPLE_RATE)
             st.caption(f"{len(wave) / SAMPLE_RATE:.1f} s · {how}")
             make = waveform_figure if kind == "Waveform" else spectrogram_figure
-            st.plotly_chart(make(wave, color, f"{item.label} · {kind.lower()}"), key=f"pairs_plot_{item.label}")
+            figure = make(wave, color, f"{item.label} · {kind.lower()}")
+            st.plotly_chart(figure, key=f"pairs_plot_{item.label}")
     render_responses(pair, seed)
 
 

@@ -14,8 +14,9 @@ SEED = 0
 SOURCES = ("Mirror (train split)", "My pairs (Pairs page)")
 
 st.title("Features")
-st.caption("ΔV̄ = mean(f(d_h, t̃) − f(d_b, t)) over harmful/benign pairs; each hidden dimension p contributes "
-           "c_p = w_I[p]·ΔV̄[p] to the change of the “I” (refusal) logit. RRS keeps the top m% (paper Eq. 9-10).")
+st.caption("ΔV̄ = mean(f(d_h, t̃) − f(d_b, t)) over harmful/benign pairs; each hidden dimension p "
+           "contributes c_p = w_I[p]·ΔV̄[p] to the change of the “I” (refusal) logit. RRS keeps the top m% "
+           "(paper Eq. 9-10).")
 
 model = current_model()
 if model is None:
@@ -28,7 +29,8 @@ source = left.selectbox("Pairs", SOURCES, key="features_source")
 per_category = middle.number_input(
     "Pairs per category", min_value=1, max_value=50, value=4, step=1, key="features_per_category",
     disabled=source != SOURCES[0],
-    help="Mirror pairs used per category (14 categories). 4 computes in about a minute on CPU the first time.")
+    help="Mirror pairs used per category (14 categories). With 4, the first computation takes about a "
+         "minute on CPU.")
 modality = right.selectbox("Modality", MODALITIES, key="features_modality")
 
 if source == SOURCES[0]:
@@ -58,12 +60,12 @@ if st.button(f"Compute representations ({len(pairs)} pairs)", type="primary", ke
 
 current = view.cached(key)
 if current is None:
-    st.info("Press **Compute representations**. The first time, speech is synthesised and the model runs once "
-            "per question and prompt; the vectors are then kept on disk, so later computations are fast.")
+    st.info("Press **Compute representations**. The first time, speech is synthesised and the model runs "
+            "once per question and prompt; the vectors are then kept on disk, so later runs are fast.")
     st.stop()
 
-top = st.slider("Top m% of features", min_value=0.5, max_value=100.0, value=25.0, step=0.5, key="features_top",
-                help="The paper uses 12.5%, 25% and 51%.")
+top = st.slider("Top m% of features", min_value=0.5, max_value=100.0, value=25.0, step=0.5,
+                key="features_top", help="The paper uses 12.5%, 25% and 51%.")
 readouts = current.readouts(top)
 view.render_metrics(readouts)
 k = readouts["n_selected"]

@@ -96,7 +96,7 @@ def _mirror_train(val_fraction: float, seed: int) -> tuple[Pair, ...]:
 
 
 def mirror_train_pairs(val_fraction: float = 0.2, seed: int = 0) -> list[Pair]:
-    """The train part of ``split_pairs(mirror_pairs())`` (478 pairs with the defaults), computed once."""
+    """The train part of ``split_pairs(mirror_pairs())`` (479 of 598 pairs by default), computed once."""
     return list(_mirror_train(float(val_fraction), int(seed)))
 
 
@@ -116,7 +116,7 @@ def pairs_per_category(pairs: Sequence[Pair], per_category: int | None) -> list[
 
 
 def merge_pairs(existing: Sequence[Pair], new: Iterable[Pair]) -> tuple[list[Pair], int]:
-    """``existing`` plus those of ``new`` not already in it (by :func:`pair_uid`); returns (pairs, n added)."""
+    """``existing`` plus the pairs of ``new`` not in it yet (by :func:`pair_uid`); returns (pairs, added)."""
     out = list(existing)
     seen = {pair_uid(p) for p in out}
     added = 0
@@ -167,7 +167,7 @@ def load_pairs_upload(name: str, content: bytes) -> list[Pair]:
     filename = Path(str(name)).name or "upload"
     if not re.fullmatch(r"[\w .()+-]{1,200}", filename):
         suffix = Path(filename).suffix.lower()
-        filename = f"upload{suffix if re.fullmatch(r'\.[a-z0-9]{1,8}', suffix) else ''}"
+        filename = "upload" + (suffix if re.fullmatch(r"\.[a-z0-9]{1,8}", suffix) else "")
     if not content:
         raise DataError(f"{filename}: the file is empty")
     with tempfile.TemporaryDirectory(prefix="rrs-pairs-") as folder:
@@ -266,7 +266,7 @@ def responses_table(responses: dict[str, tuple[str, str]]) -> pd.DataFrame:
 
 
 def safe_name(name: str) -> str:
-    """A folder name from user text: letters, digits, ``.``, ``_`` and ``-``; raises ``ValueError`` if empty."""
+    """A folder name from user text (letters, digits, ``.``, ``_``, ``-``); ``ValueError`` if none is left."""
     cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", name.strip()).strip(".-")
     if not cleaned:
         raise ValueError("give a name with at least one letter or digit")
@@ -394,7 +394,7 @@ class FeatureAnalysis:
         }
         self.category_sizes = {c: len(idx) for c, idx in by_category.items()}
 
-        # Precomputed once so that readouts() costs one matvec (W @ ΔV̄ˢ) and two argmaxes.
+        # Precomputed once so that readouts() costs one small matvec and two small argmaxes.
         contrib = features.contrib.detach().float().cpu()
         self.order = torch.argsort(contrib, descending=True, stable=True)  # select_top's order
         self.sorted_contrib = contrib[self.order].numpy().astype(np.float64)
@@ -402,12 +402,45 @@ class FeatureAnalysis:
         self.positive_sum = float(self.sorted_contrib[self.sorted_contrib > 0].sum())
         self.n_positive = int((self.sorted_contrib > 0).sum())
         self._delta = features.delta.detach().float().cpu()
-        self._base = {k: np.ascontiguousarray(v.numpy()) for k, v in preview.base.items()}
-        self._buffer = {k: np.empty_like(v) for k, v in self._base.items()}
+        base = {k: np.ascontiguousarray(v.numpy()) for k, v in preview.base.items()}
         self._refusal_ids = preview.refusal_ids.numpy()
-        self._before = {k: self._rate(v) for k, v in self._base.items()}
+        self._before = {k: self._rate(v.argmax(axis=1)) for k, v in base.items()}
+        self._vocab = self._reachable_tokens(base)
+        with torch.no_grad():
+            self._weight = preview.weight[torch.from_numpy(self._vocab)].contiguous()
+        self._base = {k: np.ascontiguousarray(v[:, self._vocab]) for k, v in base.items()}
+        self._buffer = {k: np.empty_like(v) for k, v in self._base.items()}
         self._memo: dict[int, dict[str, Any]] = {}
         self._lock = threading.Lock()
+
+    def _reachable_tokens(self, base: dict[str, np.ndarray], chunk: int = 4096) -> np.ndarray:
+        """Token ids that can be a first-token argmax for some top-k selection (k = 0..hidden), ascending.
+
+        For every token v the shift s_v(k) = Σ_{j<k} W[v, order_j]·ΔV̄[order_j] lies between the smallest
+        and the largest of its prefix sums (D_v <= 0 <= U_v), computed once in one pass over W. A harmful
+        row i (logits b_i + s) can only pick v if b_iv + U_v >= max_u (b_iu + D_u); benign rows (b_i − s)
+        likewise with the roles of U and D swapped. Every other token is dropped, which keeps readouts
+        exact (up to float rounding, covered by a margin) while touching a small part of the vocabulary.
+        """
+        import torch
+
+        weight, vocab = self.preview.weight, self.preview.weight.shape[0]
+        delta = self._delta[self.order]
+        upper = torch.empty(vocab)
+        lower = torch.empty(vocab)
+        with torch.no_grad():
+            for lo in range(0, vocab, chunk):
+                sums = (weight[lo : lo + chunk][:, self.order] * delta).cumsum(dim=1)
+                upper[lo : lo + chunk] = sums.max(dim=1).values.clamp(min=0.0)
+                lower[lo : lo + chunk] = sums.min(dim=1).values.clamp(max=0.0)
+        up, down = upper.numpy(), lower.numpy()
+        margin = 1e-3 * (1.0 + float(max(up.max(initial=0.0), -down.min(initial=0.0))))
+        keep = np.zeros(vocab, dtype=bool)
+        for logits, plus, minus in ((base["harmful"], up, down), (base["benign"], -down, -up)):
+            if logits.shape[0]:
+                floor = (logits + minus).max(axis=1, keepdims=True)
+                keep |= (logits + plus + margin >= floor - margin).any(axis=0)
+        return np.flatnonzero(keep)
 
     # ---- construction ---------------------------------------------------------------------------
     @classmethod
@@ -498,10 +531,16 @@ class FeatureAnalysis:
     def selection(self, top_percent: float) -> SafetyFeatures:
         return self.features.with_top(top_percent)
 
-    def _rate(self, logits: np.ndarray) -> float:
-        if logits.shape[0] == 0:
+    def _rate(self, top_tokens: np.ndarray) -> float:
+        """Refusal % among first tokens (argmax token ids)."""
+        if top_tokens.size == 0:
             return float("nan")
-        return 100.0 * float(np.isin(logits.argmax(axis=1), self._refusal_ids).mean())
+        return 100.0 * float(np.isin(top_tokens, self._refusal_ids).mean())
+
+    @property
+    def n_reachable_tokens(self) -> int:
+        """Size of the vocabulary part readouts() has to look at (see :meth:`_reachable_tokens`)."""
+        return int(self._vocab.size)
 
     def readouts(self, top_percent: float) -> dict[str, Any]:
         """What keeping the top ``top_percent``% features means, without touching the model:
@@ -515,8 +554,8 @@ class FeatureAnalysis:
           (as :meth:`FirstTokenPreview.compare`)
         * ``safety_vector_norm``: ‖ΔV̄ˢ‖
 
-        Cost: one (vocab x hidden) matvec and two argmaxes over (n_pairs x vocab); results are memoised per
-        selection size.
+        Cost: one matvec and two argmaxes over the tokens that can win at all (found once at construction,
+        usually a small part of the vocabulary; at worst all of it); results are memoised per selection size.
         """
         k = self.n_selected(top_percent)
         with self._lock:
@@ -533,17 +572,21 @@ class FeatureAnalysis:
         vector = torch.zeros(self.hidden_size)
         vector[idx] = self._delta[idx]
         with torch.no_grad():
-            shift = (self.preview.weight @ vector).numpy()
+            shift = (self._weight @ vector).numpy()  # W @ ΔV̄ˢ on the reachable tokens only
+        harmful = np.add(self._base["harmful"], shift, out=self._buffer["harmful"])
+        benign = np.subtract(self._base["benign"], shift, out=self._buffer["benign"])
         after = {
-            "harmful": self._rate(np.add(self._base["harmful"], shift, out=self._buffer["harmful"])),
-            "benign": self._rate(np.subtract(self._base["benign"], shift, out=self._buffer["benign"])),
+            "harmful": self._rate(self._vocab[harmful.argmax(axis=1)]) if harmful.size else math.nan,
+            "benign": self._rate(self._vocab[benign.argmax(axis=1)]) if benign.size else math.nan,
         }
         predicted = float(self._cumsum[k])
         return {
             "n_selected": k,
             "hidden_size": self.hidden_size,
             "predicted_delta_logit": predicted,
-            "share_of_predicted_logit_kept": predicted / self.positive_sum if self.positive_sum > 0 else math.nan,
+            "share_of_predicted_logit_kept": (
+                predicted / self.positive_sum if self.positive_sum > 0 else math.nan
+            ),
             "harmful_refusal_before": self._before["harmful"],
             "harmful_refusal_after": after["harmful"],
             "benign_refusal_before": self._before["benign"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -143,7 +144,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     judge = get_judge("llm", model=model) if args.judge == "llm" else get_judge(args.judge)
     out = Path(args.out)
     records = out.with_suffix(".records.jsonl")
-    result = evaluate(model, wrapped["harmful"], wrapped["benign"], cfg, judge, records_path=records)
+    with contextlib.ExitStack() as stack:
+        if args.steer:
+            from rrs.steering import SteeringVectors, steer
+
+            vectors = SteeringVectors.load(args.steer)
+            stack.enter_context(steer(model, vectors, alpha=args.alpha, ablated=not args.no_ablate))
+            if not args.name:
+                name = ("rrs+" if args.adapter else "") + ("steer" if args.no_ablate else "sarsteer")
+        result = evaluate(model, wrapped["harmful"], wrapped["benign"], cfg, judge, records_path=records)
     payload = result.to_dict()
     payload["method"] = name
     from rrs.store import atomic_write_json
@@ -151,6 +160,49 @@ def cmd_eval(args: argparse.Namespace) -> int:
     atomic_write_json(out, payload)
     print(json.dumps({k: payload[k] for k in ("method", "modality", "judge", "asr", "orr", "n_harmful", "n_benign")},
                      indent=1))
+    return 0
+
+
+def _steer_pairs(spec: str, seed: int) -> tuple[list[Any], list[Any]]:
+    """(train, validation) pairs for SARSteer: FigStep's own split, or a seeded split of Mirror / a file."""
+    from rrs import data
+
+    if spec == "figstep":
+        return data.sarsteer_pairs("figstep", "train"), data.sarsteer_pairs("figstep", "test")
+    return _pairs(spec, seed, "train"), _pairs(spec, seed, "val")
+
+
+def cmd_steer(args: argparse.Namespace) -> int:
+    from rrs import data
+    from rrs.evaluation.judges import get_judge
+    from rrs.evaluation.metrics import EvalConfig, EvalItem
+    from rrs.models.loader import load_model
+    from rrs.steering import SteeringConfig, compute_vectors, pick_default, sweep
+    from rrs.store import atomic_write_json
+
+    model = load_model(args.model, args.device, args.dtype)
+    train, val = _steer_pairs(args.pairs, args.seed)
+    train = train[: args.n_pairs] if args.n_pairs else train
+    cfg = SteeringConfig(layers=tuple(_layers(args.layers)) if _layers(args.layers) else None, k=args.k,
+                         lam=args.lam, alpha=args.alpha, modality=args.modality)
+    harmful = data.to_queries([p.harmful for p in train], args.seed)
+    benign = data.to_queries([p.benign for p in train], args.seed)
+    vectors = compute_vectors(model, harmful, benign, cfg)
+    out = Path(args.out)
+    vectors.save(out)
+    print(f"saved SARSteer vectors for {len(vectors.layers)} layers to {out}")
+    if args.sweep:
+        alphas = [float(a) for a in args.sweep.split(",")]
+        val = val[: args.sweep_limit]
+        wrap = {label: [EvalItem(q, it.category) for q, it in zip(
+            data.to_queries(items, args.seed), items, strict=True)]
+            for label, items in (("harmful", [p.harmful for p in val]), ("benign", [p.benign for p in val]))}
+        settings = EvalConfig(modality=args.modality, samples=args.samples, max_new_tokens=args.max_new_tokens)
+        rows = sweep(model, vectors, wrap["harmful"], wrap["benign"], alphas, judge=get_judge("keyword"),
+                     settings=settings, records_dir=out / "sweep_records", progress=True)
+        best = pick_default(rows)
+        atomic_write_json(out / "sweep.json", {"rows": rows, "chosen": best})
+        print(json.dumps({"chosen": best}, indent=1))
     return 0
 
 
@@ -211,6 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
     _model_args(p)
     p.add_argument("--adapter", default=None, help="a run directory (last complete epoch) or an adapter folder")
     p.add_argument("--name", default=None, help="method name in reports (default: vanilla or the run name)")
+    p.add_argument("--steer", default=None, help="a folder of SARSteer vectors (python -m rrs steer) to apply")
+    p.add_argument("--alpha", type=float, default=None, help="steering strength (default: the vectors' alpha)")
+    p.add_argument("--no-ablate", action="store_true", help="steer with the raw refusal vector d (no ablation)")
     p.add_argument("--harmful", default="harmbench", help=f"a CSV/JSONL file or one of {', '.join(BUILTIN_SETS)}")
     p.add_argument("--benign", default="overrefusal", help="a CSV/JSONL file or a built-in set name")
     p.add_argument("--limit", type=int, default=None, help="use at most this many items per set")
@@ -222,6 +277,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="results JSON; per-item records go beside it (.records.jsonl)")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("steer", help="SARSteer: per-layer refusal vectors with the benign subspace ablated")
+    _model_args(p)
+    p.add_argument("--pairs", default="figstep", help="'figstep' (SARSteer's train/test split), 'mirror' or a pairs file")
+    p.add_argument("--n-pairs", type=int, default=100, help="training pairs to use (reference: 100)")
+    p.add_argument("--layers", default="all", help="'all', a range '8-20' or a list")
+    p.add_argument("--k", type=int, default=10, help="rank of the benign subspace")
+    p.add_argument("--lam", type=float, default=1.0, help="ablation strength λ (0: plain steering)")
+    p.add_argument("--alpha", type=float, default=0.1, help="default steering strength α")
+    p.add_argument("--modality", default="audio-text", choices=["audio-text", "text-only", "audio-only"])
+    p.add_argument("--sweep", default=None, help="comma-separated α values to evaluate on the validation split")
+    p.add_argument("--sweep-limit", type=int, default=40, help="validation pairs used by the sweep")
+    p.add_argument("--samples", type=int, default=1)
+    p.add_argument("--max-new-tokens", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="folder for vectors.safetensors, steering.json, sweep.json")
+    p.set_defaults(func=cmd_steer)
 
     p = sub.add_parser("report", help="the paper's Table 3 layout (Markdown, CSV, LaTeX) from eval results")
     p.add_argument("results", nargs="+", help="results JSON files, optionally NAME=path")

@@ -44,8 +44,11 @@ _SNAPSHOT = re.compile(r"epoch_(\d+)\.safetensors")
 def _pca(x: np.ndarray, k: int, seed: int) -> tuple[Any, np.ndarray]:
     from sklearn.decomposition import PCA
 
-    k = max(1, min(k, x.shape[0], x.shape[1]))
-    pca = PCA(n_components=k, random_state=seed)
+    n, d = x.shape
+    k = max(1, min(k, n, d))
+    # The covariance route (a d x d eigenproblem) is exact and fast while d is moderate and n >= d.
+    solver = "covariance_eigh" if d <= 2048 and n >= d else "randomized" if k < min(n, d) else "full"
+    pca = PCA(n_components=k, svd_solver=solver, random_state=seed)
     return pca, pca.fit_transform(x)
 
 
@@ -62,13 +65,6 @@ def _threads() -> int:
 
 def _embed(x: np.ndarray, method: str, seed: int) -> np.ndarray:
     """t-SNE or UMAP of the (unique) rows of ``x``: (n, 2)."""
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(_threads()):
-        return _embed_unlimited(x, method, seed)
-
-
-def _embed_unlimited(x: np.ndarray, method: str, seed: int) -> np.ndarray:
     n = x.shape[0]
     _, reduced = _pca(x, 50, seed)
     if n < 6:  # too few points for a neighbourhood embedding: the PCA plane is the honest map
@@ -103,9 +99,20 @@ def project_epochs(snapshots: Sequence[np.ndarray], method: str = "pca", seed: i
     arrays = [np.asarray(s, dtype=np.float32).reshape(len(s), -1) for s in snapshots]
     if not arrays:
         raise ValueError("no snapshots to project")
-    n_points = arrays[0].shape[0]
     if any(a.shape != arrays[0].shape for a in arrays):
         raise ValueError(f"snapshots differ in shape: {sorted({a.shape for a in arrays})}")
+    import sklearn.decomposition  # noqa: F401 - load the native libraries first, so the limit reaches them
+    from threadpoolctl import threadpool_limits
+
+    if method == "tsne":
+        import sklearn.manifold  # noqa: F401
+    with threadpool_limits(_threads()):
+        coords = _project(arrays, method, seed)
+    return np.ascontiguousarray(coords, dtype=np.float32)
+
+
+def _project(arrays: list[np.ndarray], method: str, seed: int) -> np.ndarray:
+    n_points = arrays[0].shape[0]
     stacked = np.concatenate(arrays)
     if method == "pca":
         pca, _ = _pca(stacked, 2, seed)
@@ -114,7 +121,7 @@ def project_epochs(snapshots: Sequence[np.ndarray], method: str = "pca", seed: i
         unique, inverse = np.unique(stacked, axis=0, return_inverse=True)
         embedded = _embed(unique, method, seed)
         coords = embedded[inverse.reshape(-1)].reshape(len(arrays), n_points, 2)
-    return np.ascontiguousarray(coords, dtype=np.float32)
+    return coords
 
 
 # ---- snapshots and the disk cache ----------------------------------------------------------------
@@ -252,7 +259,7 @@ def start_projection(run_dir: str | Path, method: str, seed: int = 0) -> int | N
         proc = subprocess.Popen(
             [sys.executable, "-m", "rrs.projection", str(run_dir), method, "--seed", str(seed)],
             cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,
+            start_new_session=True, env={**os.environ, "OMP_NUM_THREADS": str(_threads())},
         )
     atomic_write_json(pending, {"pid": proc.pid, "started": time.time()})
     return proc.pid

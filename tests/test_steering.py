@@ -116,8 +116,9 @@ def test_compute_vectors_shapes_and_refusal_direction(qwen2_audio, qwen2_vectors
     assert torch.allclose(vec.d, (refused - plain).mean(dim=1), atol=1e-4)
     assert vec.d.norm(dim=-1).min() > 0
 
-    one = compute_vectors(qwen2_audio, HARMFUL[:2], BENIGN[:3], SteeringConfig(layers=(1,), k=10),
-                          batch_size=2, progress=False)  # k capped at n_benign - 1 = 2
+    with pytest.warns(UserWarning, match="capped at 2"):  # k capped at n_benign - 1 = 2
+        one = compute_vectors(qwen2_audio, HARMFUL[:2], BENIGN[:3], SteeringConfig(layers=(1,), k=10),
+                              batch_size=2, progress=False)
     assert one.layers == (1,) and one.d.shape == (1, hidden) and one.U.shape == (1, 2, hidden)
 
 
@@ -218,7 +219,7 @@ def test_kv_cache_steering_equals_a_cache_free_reference(lalm, vectors):
 
 
 def test_first_token_refusal_prob(qwen2_audio, qwen2_vectors):
-    ids = [qwen2_audio.refusal_token_id, qwen2_audio.token_id("As")]
+    ids = [qwen2_audio.refusal_token_id, qwen2_audio.token_id("Sure")]  # two single-token openers
     probs = torch.softmax(qwen2_audio.first_token_logits(HARMFUL, "audio-text"), dim=-1)[:, ids].sum(-1)
     zero = first_token_refusal_prob(qwen2_audio, HARMFUL, qwen2_vectors, 0.0, ids, batch_size=3)
     assert zero == pytest.approx(float(probs.mean()), abs=1e-6)

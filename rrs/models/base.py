@@ -152,6 +152,13 @@ class LALM(ABC):
         return out
 
     # ---- shared behaviour -------------------------------------------------------------------
+    def _base(self) -> Any:
+        """The ``transformers`` model, also when ``model`` is wrapped by peft."""
+        model = self.model
+        if hasattr(model, "get_base_model"):
+            model = model.get_base_model()
+        return model
+
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
@@ -343,8 +350,8 @@ def weights_fingerprint(module: Any, extra: dict[str, Any] | None = None, sample
     return digest.hexdigest()[:16]
 
 
-def resolve_device_dtype(device: str | None = "auto", dtype: str | None = "auto") -> tuple[str, Any]:
-    """``auto`` picks CUDA + bf16 when a GPU is present, else CPU + fp32."""
+def resolve_device_dtype(device: str | None = "auto", dtype: Any = "auto") -> tuple[str, Any]:
+    """``auto`` picks CUDA + bf16 when a GPU is present, else CPU + fp32. ``dtype`` may be a torch.dtype."""
     import torch
 
     if device in (None, "auto"):
@@ -353,7 +360,9 @@ def resolve_device_dtype(device: str | None = "auto", dtype: str | None = "auto"
         raise RuntimeError("device 'cuda' was asked for but no CUDA GPU is visible; use --device cpu")
     names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
              "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}
-    if dtype in (None, "auto"):
+    if isinstance(dtype, torch.dtype):
+        torch_dtype = dtype
+    elif dtype in (None, "auto"):
         torch_dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     elif dtype in names:
         torch_dtype = names[dtype]

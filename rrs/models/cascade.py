@@ -59,12 +59,6 @@ class SpeechCascadeLALM(LALM):
     def frozen_modules(self) -> list[str]:
         return []  # the speech front end lives outside ``model`` and never receives gradients
 
-    def _base(self) -> Any:
-        """The underlying causal LM, also when ``model`` is wrapped by peft."""
-        model = self.model
-        if hasattr(model, "get_base_model"):
-            model = model.get_base_model()
-        return model
 
     # ---- audio ----------------------------------------------------------------------------------
     def hear(self, waves: Sequence[np.ndarray]) -> list[tuple[Any, str]]:

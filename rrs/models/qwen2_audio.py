@@ -40,7 +40,6 @@ from rrs.models.base import (
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
-    import torch
 
 FAMILY = "qwen2-audio"
 #: ``model_type`` values in ``config.json`` that this family loads.
@@ -58,6 +57,8 @@ class Qwen2AudioLALM(LALM):
     """
 
     family = FAMILY
+    #: Whether the system turn's content is a list of parts (Omni) or a plain string (Qwen2-Audio).
+    system_as_parts = False
 
     def __init__(self, model: Any, processor: Any, *, name: str, system_prompt: str | None = None) -> None:
         super().__init__(model, processor.tokenizer, name=name, system_prompt=system_prompt)
@@ -65,12 +66,6 @@ class Qwen2AudioLALM(LALM):
         self.tokenizer.padding_side = "left"
 
     # ---- where the parts are ------------------------------------------------------------------
-    def _base(self) -> Any:
-        """The ``transformers`` model, also when ``model`` is wrapped by peft."""
-        model = self.model
-        if hasattr(model, "get_base_model"):
-            model = model.get_base_model()
-        return model
 
     @property
     def decoder_layers(self) -> Any:
@@ -95,7 +90,7 @@ class Qwen2AudioLALM(LALM):
     # ---- prompts ------------------------------------------------------------------------------
     def conversation(self, query: Query, modality: Modality, instruction: str | None = None) -> list[dict]:
         """The chat messages for one query: optional system turn, then the user turn (audio part first)."""
-        return qwen_conversation(query, modality, instruction, self.system_prompt, system_as_parts=False)
+        return qwen_conversation(query, modality, instruction, self.system_prompt, system_as_parts=self.system_as_parts)
 
     def prompt_texts(
         self, queries: Sequence[Query], modality: Modality, instruction: str | None = None
@@ -141,7 +136,7 @@ class Qwen2AudioLALM(LALM):
         from transformers import Qwen2AudioForConditionalGeneration, Qwen2AudioProcessor
 
         root, _ = check_checkpoint_dir(path, MODEL_TYPES, "Qwen2-Audio")
-        device, torch_dtype = resolve_device_and_dtype(device, dtype)
+        device, torch_dtype = resolve_device_dtype(device, dtype)
         model = Qwen2AudioForConditionalGeneration.from_pretrained(
             root, dtype=torch_dtype, local_files_only=True, device_map=device
         )
@@ -174,16 +169,6 @@ def check_checkpoint_dir(path: str | Path, model_types: Sequence[str], family: s
             f"expected {' or '.join(repr(t) for t in model_types)}"
         )
     return root, config
-
-
-def resolve_device_and_dtype(device: str | None, dtype: Any) -> tuple[str, torch.dtype]:
-    """Like ``resolve_device_dtype`` but also accepts a ``torch.dtype``."""
-    import torch
-
-    if isinstance(dtype, torch.dtype):
-        resolved_device, _ = resolve_device_dtype(device, "auto")
-        return resolved_device, dtype
-    return resolve_device_dtype(device, dtype)
 
 
 def qwen_conversation(

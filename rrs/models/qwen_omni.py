@@ -23,23 +23,15 @@ mel frames of each clip), which the processor returns and ``build_inputs`` passe
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rrs.models.base import LALM, Modality, Query, check_modality
-from rrs.models.qwen2_audio import (
-    check_checkpoint_dir,
-    process_batch,
-    process_batch_with_answers,
-    qwen_conversation,
-    resolve_device_and_dtype,
-)
+from rrs.models.base import resolve_device_dtype
+from rrs.models.qwen2_audio import Qwen2AudioLALM, check_checkpoint_dir
 
 FAMILY = "qwen2.5-omni"
 #: ``model_type`` values accepted: a full Omni checkpoint, or a thinker saved on its own.
 MODEL_TYPES = ("qwen2_5_omni", "qwen2_5_omni_thinker")
-LLM_PREFIX = "model.language_model"
 #: The system prompt Qwen2.5-Omni is released with (its model card asks for it verbatim).
 OMNI_SYSTEM_PROMPT = (
     "You are Qwen, a virtual human developed by the Qwen Team, Alibaba Group, capable of perceiving auditory "
@@ -88,81 +80,26 @@ def omni_audio_processor_class() -> type:
     return QwenOmniAudioProcessor
 
 
-class QwenOmniLALM(LALM):
+class QwenOmniLALM(Qwen2AudioLALM):
     """The Qwen2.5-Omni thinker wrapped for RRS / SARSteer.
 
-    ``system_prompt`` defaults to Omni's own system prompt; ``None`` sends no system turn (the chat template
-    then inserts "You are a helpful assistant.").
+    It shares Qwen2-Audio's module layout (``model.language_model``, ``lm_head``) and prompt assembly; it
+    differs in its frozen parts, its system-turn format and its default system prompt. ``system_prompt``
+    defaults to Omni's own; ``None`` sends no system turn (the chat template then inserts "You are a
+    helpful assistant.").
     """
 
     family = FAMILY
+    system_as_parts = True
 
     def __init__(
         self, model: Any, processor: Any, *, name: str, system_prompt: str | None = OMNI_SYSTEM_PROMPT
     ) -> None:
-        super().__init__(model, processor.tokenizer, name=name, system_prompt=system_prompt)
-        self.processor = processor
-        self.tokenizer.padding_side = "left"
-
-    # ---- where the parts are ------------------------------------------------------------------
-    def _base(self) -> Any:
-        """The thinker, also when ``model`` is wrapped by peft."""
-        model = self.model
-        if hasattr(model, "get_base_model"):
-            model = model.get_base_model()
-        return model
-
-    @property
-    def decoder_layers(self) -> Any:
-        return self._base().model.language_model.layers
-
-    @property
-    def final_norm(self) -> Any:
-        return self._base().model.language_model.norm
-
-    @property
-    def lm_head(self) -> Any:
-        return self._base().lm_head
-
-    @property
-    def llm_prefix(self) -> str:
-        return LLM_PREFIX
+        super().__init__(model, processor, name=name, system_prompt=system_prompt)
 
     @property
     def frozen_modules(self) -> list[str]:
         return ["model.audio_tower", "model.visual"]
-
-    # ---- prompts ------------------------------------------------------------------------------
-    def conversation(self, query: Query, modality: Modality, instruction: str | None = None) -> list[dict]:
-        """The chat messages for one query: optional system turn, then the user turn (audio part first)."""
-        return qwen_conversation(query, modality, instruction, self.system_prompt, system_as_parts=True)
-
-    def prompt_texts(
-        self, queries: Sequence[Query], modality: Modality, instruction: str | None = None
-    ) -> list[str]:
-        """The rendered prompts (ending at the generation prompt), before audio-placeholder expansion."""
-        modality = check_modality(modality)
-        return [
-            self.processor.apply_chat_template(
-                self.conversation(q, modality, instruction), add_generation_prompt=True, tokenize=False
-            )
-            for q in queries
-        ]
-
-    def build_inputs(
-        self, queries: Sequence[Query], modality: Modality, instruction: str | None = None
-    ) -> dict[str, Any]:
-        return process_batch(self, queries, modality, instruction)
-
-    def prompt_with_answer(
-        self,
-        queries: Sequence[Query],
-        modality: Modality,
-        answers: Sequence[str],
-        instruction: str | None = None,
-    ) -> dict[str, Any]:
-        """Teacher-forcing inputs: prompt + ``answer<|im_end|>``, right-padded; ``labels`` mask the prompt."""
-        return process_batch_with_answers(self, queries, modality, answers, instruction)
 
     # ---- loading ------------------------------------------------------------------------------
     @classmethod
@@ -182,7 +119,7 @@ class QwenOmniLALM(LALM):
         from transformers import Qwen2_5OmniThinkerConfig, Qwen2_5OmniThinkerForConditionalGeneration
 
         root, _ = check_checkpoint_dir(path, MODEL_TYPES, "Qwen2.5-Omni")
-        device, torch_dtype = resolve_device_and_dtype(device, dtype)
+        device, torch_dtype = resolve_device_dtype(device, dtype)
         # Reads ``thinker_config`` out of a full Omni config.json (or a thinker's own config) without building
         # the talker and token2wav configs.
         thinker_config = Qwen2_5OmniThinkerConfig.from_pretrained(root, local_files_only=True)

@@ -1,0 +1,133 @@
+"""Form helpers, tables and plots of the Evaluate page. No Streamlit here: plain and testable.
+
+Jobs and result files: :mod:`rrs.eval_jobs`; the Table 3 numbers: :mod:`rrs.evaluation.report`.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import plotly.graph_objects as go
+
+from dashboard.style import METHOD_COLORS, style
+from rrs.cli import BUILTIN_SETS
+
+HARMFUL_SETS = tuple(k for k in BUILTIN_SETS if "harmful" in k or k == "harmbench")
+BENIGN_SETS = tuple(k for k in BUILTIN_SETS if k not in HARMFUL_SETS)
+JUDGES = ("keyword", "first-token", "llm")
+#: The set choice that means "use the file path typed next to it".
+FILE_OPTION = "a CSV/JSONL file…"
+NO_ADAPTER = "— none (vanilla model) —"
+MODALITY_ORDER = ("audio-text", "text-only", "audio-only")
+#: Colours for methods without a fixed one in ``METHOD_COLORS``.
+EXTRA_COLORS = ("#FF7F0E", "#8C564B", "#E377C2", "#BCBD22", "#17BECF", "#1F77B4", "#D62728")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
+
+
+def method_colors(methods: list[str]) -> dict[str, str]:
+    colors, extra = {}, iter(EXTRA_COLORS * 10)
+    for method in methods:
+        key = method.lower()
+        known = next((c for name, c in METHOD_COLORS.items() if key == name or key.startswith(name)), None)
+        colors[method] = known or next(extra)
+    return colors
+
+
+def job_name(method: str, modality: str) -> str:
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", method).strip("-") or "eval"
+    return f"{safe}-{modality}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def check_job_name(name: str) -> str:
+    name = name.strip()
+    if not _NAME.fullmatch(name):
+        raise ValueError(f"name {name!r}: use letters, digits, '.', '_' or '-' (at most 80)")
+    return name
+
+
+def eval_args(values: Mapping[str, Any]) -> tuple[list[str], str]:
+    """``eval`` arguments (without ``--out``) for the form's values, and the method name; ``ValueError`` if bad.
+
+    ``values``: model, adapter (a run directory or ""), method (name in the table; "" = vanilla or the run's
+    name), harmful, benign (built-in set names or file paths), modality, samples, limit (0 = all),
+    max_new_tokens, judge, device, seed.
+    """
+    model = str(values.get("model", "")).strip()
+    if not model:
+        raise ValueError("choose a model")
+    adapter = str(values.get("adapter") or "").strip()
+    method = str(values.get("method") or "").strip() or (Path(adapter).name if adapter else "vanilla")
+    harmful = str(values.get("harmful") or "").strip()
+    benign = str(values.get("benign") or "").strip()
+    if not harmful or not benign:
+        raise ValueError("choose a harmful and a benign set")
+    for spec in (harmful, benign):
+        if spec not in BUILTIN_SETS and not Path(spec).is_file():
+            raise ValueError(f"{spec!r} is neither a built-in set ({', '.join(BUILTIN_SETS)}) nor a file")
+    args = ["eval", "--model", model, "--name", method, "--harmful", harmful, "--benign", benign,
+            "--modality", str(values.get("modality", "audio-text")), "--samples", str(int(values.get("samples", 5))),
+            "--max-new-tokens", str(int(values.get("max_new_tokens", 48))),
+            "--judge", str(values.get("judge", "keyword")), "--device", str(values.get("device", "auto")),
+            "--seed", str(int(values.get("seed", 0)))]
+    if adapter:
+        args[3:3] = ["--adapter", adapter]
+    if int(values.get("limit") or 0) > 0:
+        args += ["--limit", str(int(values["limit"]))]
+    return args, method
+
+
+# ---- tables --------------------------------------------------------------------------------------
+def table3_frame(rows: list[dict[str, Any]]) -> Any:
+    """Table 3 rows (``report.table_rows``) as a DataFrame with the paper's column names."""
+    import pandas as pd
+
+    columns = {"method": "Method"}
+    for m in MODALITY_ORDER:
+        col = m.replace("-", "_")
+        columns[f"asr_{col}"] = f"ASR {m} ↓"
+        columns[f"nsi_{col}"] = f"NSI {m} ↑"
+    columns["orr"] = "ORR ↓"
+    columns["avg_nsi"] = "Avg. NSI ↑"
+    frame = pd.DataFrame(rows, columns=list(columns))
+    return frame.rename(columns=columns)
+
+
+def entries_frame(entries: list[Any]) -> Any:
+    import pandas as pd
+
+    return pd.DataFrame([{
+        "method": e.method, "modality": e.modality, "ASR %": e.asr, "ORR %": e.orr, "harmful": e.n_harmful,
+        "benign": e.n_benign, "samples": e.samples, "judge": e.judge, "model": e.model, "file": e.name,
+    } for e in entries])
+
+
+def category_figure(rows: list[dict[str, Any]], metric: str, modality: str) -> go.Figure:
+    """Grouped bars: ``metric`` (``asr`` or ``orr``) per category, one bar per method."""
+    rows = [r for r in rows if r["modality"] == modality and r.get(metric) is not None]
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    colors = method_colors(methods)
+    fig = go.Figure()
+    for method in methods:
+        mine = [r for r in rows if r["method"] == method]
+        count = "n_harmful" if metric == "asr" else "n_benign"
+        fig.add_trace(go.Bar(x=[r["category"] for r in mine], y=[r[metric] for r in mine], name=method,
+                             marker_color=colors[method], customdata=[r.get(count, 0) for r in mine],
+                             hovertemplate=f"%{{x}}<br>{method}: %{{y:.1f}}%<br>%{{customdata}} queries<extra></extra>"))
+    what = "ASR (harmful answered)" if metric == "asr" else "ORR (benign refused)"
+    fig.update_layout(barmode="group", title=f"{what} per category · {modality}", yaxis_title="%",
+                      yaxis_range=[0, 102], xaxis_tickangle=-30)
+    return style(fig, height=380)
+
+
+def report_files(results: Any, baseline: str) -> dict[str, bytes]:
+    """``write_report`` into a temporary folder; the files' bytes by kind (csv, latex, markdown, ...)."""
+    from rrs.evaluation.report import write_report
+
+    with tempfile.TemporaryDirectory(prefix="rrs-report-") as tmp:
+        paths = write_report(results, tmp, baseline=baseline)
+        return {kind: Path(path).read_bytes() for kind, path in paths.items()}

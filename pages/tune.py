@@ -1,0 +1,249 @@
+"""Tune page: launch RRS tuning runs as background jobs, watch them, and map the probe set across epochs.
+
+A run is a job (``python -m rrs train ... --out runs/<name>``) that keeps going when the browser closes;
+this page only reads run directories (``rrs.jobs``, ``rrs.projection``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from dashboard import tune_view as view
+from rrs import jobs, projection
+
+ss = st.session_state
+MAP_METHODS = projection.METHODS
+
+st.title("Tune")
+st.caption("RRS tuning (paper §4.2): LoRA on the LLM moves harmful representations into the refusal zone and "
+           "benign ones out of it. Runs are background jobs: closing the browser does not stop them.")
+
+
+# ---- new run -------------------------------------------------------------------------------------
+def _form_defaults() -> None:
+    model_key = ss.get("model_key")
+    defaults = {**view.FORM_DEFAULTS, "name": view.default_run_name()}
+    if model_key:
+        defaults.update(model=model_key[0], device=model_key[1] if model_key[1] in ("auto", "cpu", "cuda") else "auto")
+    for key, value in defaults.items():
+        ss.setdefault(f"tune_{key}", value)
+
+
+def _launch() -> None:
+    """Form callback: validate, start the job, select the new run."""
+    root = jobs.runs_root()
+    try:
+        name = view.check_run_name(ss["tune_name"])
+        run_dir = root / name
+        if run_dir.exists() and any(run_dir.iterdir()):
+            raise ValueError(f"a run named {name!r} already exists; choose another name")
+        args = view.train_args({key: ss[f"tune_{key}"] for key in view.FORM_DEFAULTS})
+    except (ValueError, KeyError) as err:
+        ss["tune_flash"] = ("error", f"Not started: {err}")
+        return
+    jobs.start_job(args, run_dir)
+    ss["tune_flash"] = ("success", f"Started run **{name}**. It runs in the background; progress appears below.")
+    ss["tune_run"] = name
+    ss["tune_name"] = view.default_run_name()
+
+
+root = jobs.runs_root()
+runs = projection.list_train_runs(root)
+_form_defaults()
+with st.expander("New run", expanded=not runs, icon="🛠️"):
+    with st.form("tune_form", border=False):
+        c = st.columns(3)
+        c[0].text_input("Run name", key="tune_name", help="The run's folder under the runs directory.")
+        c[1].text_input("Model", key="tune_model",
+                        help="embedded, embedded-smol, a checkpoint folder, or a model id in the local HF cache. "
+                             "Defaults to the model loaded on the Model page.")
+        c[2].selectbox("Device", ["auto", "cpu", "cuda"], key="tune_device")
+        c = st.columns(4)
+        c[0].text_input("Pairs", key="tune_pairs", help="'mirror' or a CSV/JSONL file (harmful, benign, category)")
+        c[1].number_input("Pairs per category", min_value=0, max_value=10_000, step=1, key="tune_pairs_per_category",
+                          help="Training pairs per category (0 = all).")
+        c[2].number_input("Probe items per label", min_value=1, max_value=1000, step=1, key="tune_probe_per_label",
+                          help="Held-out items whose representations are mapped and scored every epoch.")
+        c[3].selectbox("Modality", view.MODALITIES, key="tune_modality")
+        c = st.columns(4)
+        c[0].number_input("Top-m % of features", min_value=0.5, max_value=100.0, step=0.5, key="tune_top_percent")
+        c[1].number_input("λ penalty", min_value=0.0, max_value=1e6, step=0.1, format="%.3g", key="tune_penalty",
+                          help="Weight of ‖θ − θ₀‖² (0 turns it off).")
+        c[2].text_input("LoRA layers", key="tune_layers", help="'all', a range '16-23', or a list '20,21,22,23'")
+        c[3].number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="tune_seed")
+        c = st.columns(4)
+        c[0].number_input("LoRA r", min_value=1, max_value=512, step=1, key="tune_lora_r")
+        c[1].number_input("LoRA alpha", min_value=1, max_value=4096, step=1, key="tune_lora_alpha")
+        c[2].number_input("LoRA dropout", min_value=0.0, max_value=0.9, step=0.05, key="tune_lora_dropout")
+        c[3].number_input("Learning rate", min_value=1e-7, max_value=1.0, step=1e-5, format="%.1e", key="tune_lr")
+        c = st.columns(4)
+        c[0].number_input("Epochs", min_value=1, max_value=1000, step=1, key="tune_epochs")
+        c[1].number_input("Batch size", min_value=1, max_value=1024, step=1, key="tune_batch_size")
+        c[2].number_input("Grad accumulation", min_value=1, max_value=1024, step=1, key="tune_grad_accum")
+        st.form_submit_button("Start run", type="primary", on_click=_launch, key="tune_submit")
+
+flash = ss.pop("tune_flash", None)
+if flash:
+    (st.error if flash[0] == "error" else st.success)(flash[1])
+runs = projection.list_train_runs(root)
+if not runs:
+    st.info("No runs yet. Fill in the form above and press **Start run**; the defaults are the CPU demo "
+            f"configuration. Runs are kept in `{root}`.")
+    st.stop()
+
+
+# ---- the selected run ----------------------------------------------------------------------------
+states = {p.name: jobs.job_state(p) for p in runs}
+names = [p.name for p in runs]
+if ss.get("tune_run") not in names:
+    ss["tune_run"] = names[0]
+choice = st.selectbox(
+    "Run", names, key="tune_run",
+    format_func=lambda n: f"{view.STATE_ICONS.get(states[n]['state'], '❔')} {n} · {states[n]['state']}")
+run_dir = root / choice
+status = states[choice]
+n_snapshots = len(projection.snapshot_files(run_dir))
+
+
+def _status_and_curves(run_dir: Path, seen_state: str, seen_snapshots: int) -> None:
+    """Status, controls and curves; re-run every few seconds while the job is active."""
+    status = jobs.job_state(run_dir)
+    state = status["state"]
+    snapshots = len(projection.snapshot_files(run_dir))
+    moved_on = state != seen_state and not (state in view.ACTIVE_STATES and seen_state in view.ACTIVE_STATES)
+    if moved_on or snapshots != seen_snapshots:
+        st.rerun()  # a new epoch or a finished job: refresh the whole page (map, run list, timers)
+    fraction, text = view.progress_of(status)
+    left, right = st.columns([5, 1], vertical_alignment="bottom")
+    left.progress(fraction, text=text)
+    if state in view.ACTIVE_STATES:
+        if right.button("Stop", key="tune_stop", icon="⏹️", help="SIGINT: the job records 'stopped'; resume later"):
+            jobs.stop_job(run_dir)
+            st.rerun()
+    elif state in view.RESUMABLE_STATES:
+        if right.button("Resume", key="tune_resume", icon="▶️", help="Continue from the last complete epoch"):
+            jobs.start_job(view.resume_args(status), run_dir)
+            st.rerun()
+    if state == "failed":
+        st.error(f"The run failed: {status.get('message', 'no message')}. The log is below (**Show log**).")
+    elif state == "died":
+        st.error(f"{status.get('message', 'The job ended without finishing.')}")
+    elif state == "stopped":
+        st.warning(f"Stopped: {status.get('message', '')}")
+    elif state == "done":
+        st.success("Finished. Evaluate it on the **Evaluate** page (choose this run as the adapter).")
+    with st.expander("Show log", icon="📜"):
+        st.code(jobs.read_log(run_dir) or "(no output yet)", language=None)
+    summary = projection.run_summary(run_dir)
+    left, right = st.columns(2)
+    if len(summary.steps):
+        left.plotly_chart(view.loss_figure(summary.steps), key="tune_loss")
+    else:
+        left.caption("The loss curve appears with the first training step.")
+    if len(summary.epochs):
+        right.plotly_chart(view.refusal_figure(summary.epochs), key="tune_refusal")
+    else:
+        right.caption("Refusal rates appear once the probe set is scored (epoch 0, before training).")
+
+
+active = status["state"] in view.ACTIVE_STATES
+st.fragment(_status_and_curves, run_every=2.0 if active else None)(run_dir, status["state"], n_snapshots)
+
+summary = projection.run_summary(run_dir)
+with st.expander("Configuration", icon="⚙️"):
+    st.json(summary.config or {"note": "the job has not written its configuration yet"}, expanded=True)
+
+
+# ---- the map -------------------------------------------------------------------------------------
+def _map(run_dir: Path, probe: list[dict]) -> None:
+    st.subheader("Probe representations across epochs")
+    c = st.columns([2, 2, 4])
+    method = c[0].radio("Projection", MAP_METHODS, format_func=projection.METHOD_LABELS.get, horizontal=True,
+                        key="tune_map_method")
+    color_by = c[1].radio("Colour by", ["label", "category"], horizontal=True, key="tune_map_color")
+    emap = _epoch_map(run_dir, method)
+    if emap is None:
+        return
+    epoch = c[2].select_slider("Epoch", options=emap.epochs, value=emap.epochs[-1], key=f"tune_epoch_{run_dir.name}")
+    chart_key = f"tune_map_{run_dir.name}"
+    previous = view.selected_points(ss.get(chart_key))
+    fig = view.map_figure(emap, probe, epoch, color_by, selected=previous[0] if len(previous) == 1 else None)
+    event = st.plotly_chart(fig, key=chart_key, on_select="rerun", selection_mode=("points", "box", "lasso"))
+    st.caption("One projection is fitted on all epochs together, so the axes are fixed and motion is real. "
+               "▶ play animates the epochs; click a point (or lasso several) to hear it.")
+    picked = [i for i in view.selected_points(event) if 0 <= i < len(probe)]
+    if picked:
+        _selected(run_dir, probe, picked)
+
+
+def _epoch_map(run_dir: Path, method: str) -> projection.EpochMap | None:
+    if method == "pca":
+        with st.spinner("Computing the PCA map (once per new epoch)…"):
+            return projection.cached_projection(run_dir, "pca")
+    emap = projection.load_projection(run_dir, method)
+    if emap is not None and emap.fresh:
+        return emap
+    label = projection.METHOD_LABELS[method]
+    attempt = (run_dir.name, method, n_snapshots)
+    tried = ss.setdefault("tune_projection_started", set())
+    if projection.projection_pending(run_dir, method):
+        pass
+    elif attempt not in tried:
+        projection.start_projection(run_dir, method)
+        tried.add(attempt)
+    else:
+        log = projection.projection_path(run_dir, method).with_suffix(".pending.log")
+        st.error(f"Computing the {label} map failed.")
+        st.code(log.read_text(errors="replace")[-3000:] if log.is_file() else "(no log)", language=None)
+        return emap
+
+    def wait() -> None:
+        if not projection.projection_pending(run_dir, method):
+            st.rerun()
+        st.info(f"Computing the {label} map in the background (a minute or two for a full run)…"
+                + (" Showing the previous map meanwhile." if emap is not None else ""))
+
+    st.fragment(wait, run_every=2.0)()
+    return emap
+
+
+def _selected(run_dir: Path, probe: list[dict], picked: list[int]) -> None:
+    details = view.selection_details(run_dir, probe, picked)
+    st.markdown(details["text"])
+    if details["audio"] is not None:
+        st.audio(details["audio"], format="audio/wav")
+    else:
+        st.caption("No audio for this item (a text-only probe, or its file is missing).")
+    if len(details["table"]) > 1:
+        st.dataframe(details["table"], hide_index=True)
+
+
+if n_snapshots and summary.probe:
+    _map(run_dir, summary.probe)
+elif status["state"] not in ("failed", "died"):
+    st.caption("The representation map appears once the probe set has been scored (epoch 0).")
+
+
+# ---- compare -------------------------------------------------------------------------------------
+others = [n for n in names if n != choice]
+st.subheader("Compare runs")
+if not others:
+    st.caption("Start a second run to compare refusal curves and settings.")
+else:
+    other = st.selectbox("Compare with", others, index=None, placeholder="Choose a run", key="tune_compare")
+    if other:
+        cmp = projection.compare_runs(run_dir, root / other)
+        left, right = st.columns(2)
+        for col, side in ((left, cmp.a), (right, cmp.b)):
+            if len(side.epochs):
+                col.plotly_chart(view.refusal_figure(side.epochs, title=f"{side.name}: first-token refusal"),
+                                 key=f"tune_compare_{side.name}_{col is left}")
+            else:
+                col.caption(f"{side.name}: no scored epoch yet.")
+        if len(cmp.config_diff):
+            st.markdown("**Settings that differ**")
+            st.dataframe(cmp.config_diff, hide_index=True)
+        else:
+            st.caption("Both runs have the same settings.")
