@@ -68,7 +68,7 @@ def main() -> int:
         assert not emap.computed, "the second call must be a cache hit"
         rows = [("PCA map, cache miss (fit + write)", miss), ("cached map load", load)]
         for color_by in ("label", "category"):
-            build, fig = timed(lambda c=color_by: map_figure(emap, probe, emap.epochs[-1], c, selected=3),
+            build, fig = timed(lambda c=color_by: map_figure(emap, probe, emap.epochs[-1], c),
                                args.repeat)
             to_json, payload = timed(lambda f=fig: f.to_json(validate=False), args.repeat)
             rows += [(f"figure build (colour by {color_by})", build), (f"figure to JSON ({len(payload) / 1e6:.1f} MB)",

@@ -13,7 +13,7 @@ from dashboard.style import MUTED_COLOR, SELECTED_COLOR, style
 from rrs.analysis import FeatureAnalysis
 
 CACHE = "feature_analyses"  # session key: {(fingerprint, pairs digest, modality): FeatureAnalysis}
-MAX_CACHED = 4
+MAX_CACHED = 4  # per model; analyses of other models are dropped (they hold on to that model's lm_head)
 
 
 def cached(key: tuple) -> FeatureAnalysis | None:
@@ -21,8 +21,7 @@ def cached(key: tuple) -> FeatureAnalysis | None:
 
 
 def remember(key: tuple, analysis: FeatureAnalysis) -> None:
-    store: dict = dict(st.session_state.get(CACHE, {}))
-    store.pop(key, None)
+    store = {k: v for k, v in st.session_state.get(CACHE, {}).items() if k[0] == key[0] and k != key}
     store[key] = analysis
     while len(store) > MAX_CACHED:  # oldest first
         store.pop(next(iter(store)))
@@ -51,7 +50,7 @@ def histogram_figure(analysis: FeatureAnalysis, n_selected: int) -> go.Figure:
     fig.add_trace(go.Histogram(x=c[n_selected:], xbins=bins, marker_color=MUTED_COLOR, name="not selected"))
     fig.add_trace(go.Histogram(x=c[:n_selected], xbins=bins, marker_color=SELECTED_COLOR, name="selected"))
     fig.update_layout(barmode="stack", title="Histogram of c_p", xaxis_title="c_p", yaxis_title="features")
-    return style(fig, height=320)
+    return _legend_right(style(fig, height=320))
 
 
 def category_figure(analysis: FeatureAnalysis, top_percent: float) -> go.Figure:
@@ -64,7 +63,13 @@ def category_figure(analysis: FeatureAnalysis, top_percent: float) -> go.Figure:
     fig.add_trace(go.Bar(x=table["category"], y=table["selected_norm"], name="‖ΔV̄_c ⊙ mask‖ (selected)",
                          marker_color=SELECTED_COLOR, customdata=custom, hovertemplate=hover))
     fig.update_layout(barmode="group", title="ΔV̄ per category", yaxis_title="L2 norm")
-    return style(fig, height=340)
+    return _legend_right(style(fig, height=340))
+
+
+def _legend_right(fig: go.Figure) -> go.Figure:
+    """Legend in the top right corner, so that it never covers the (left-aligned) title."""
+    fig.update_layout(legend=dict(orientation="h", x=1.0, xanchor="right", y=1.02, yanchor="bottom"))
+    return fig
 
 
 def percent(value: float, digits: int = 0) -> str:
@@ -77,8 +82,9 @@ def render_metrics(readouts: dict[str, Any]) -> None:
     cols = st.columns(4)
     cols[0].metric("Features kept", f"{readouts['n_selected']} / {readouts['hidden_size']}")
     share = readouts["share_of_predicted_logit_kept"]
-    cols[1].metric("Share of predicted “I”-logit change kept", percent(100 * share),
-                   help="Σ c_p over the selected features ÷ Σ c_p over all features with c_p > 0. It is 100% "
+    cols[1].metric("“I”-logit change kept", percent(100 * share),
+                   help="Share of the predicted change of the “I” logit that the selection keeps: "
+                        "Σ c_p over the selected features ÷ Σ c_p over all features with c_p > 0. It is 100% "
                         "when exactly the positive contributions are kept and falls below when negative ones "
                         f"join. Predicted change of the “I” logit: {readouts['predicted_delta_logit']:+.3f}.")
     for col, label, inverse in ((cols[2], "harmful", False), (cols[3], "benign", True)):

@@ -149,6 +149,13 @@ def progress_of(status: dict[str, Any]) -> tuple[float, str]:
 
 
 # ---- figures -------------------------------------------------------------------------------------
+def _styled(fig: go.Figure, height: int) -> go.Figure:
+    """``style`` plus room for the title above the horizontal legend."""
+    style(fig, height=height)
+    fig.update_layout(margin=dict(l=10, r=10, t=80, b=10), title=dict(y=0.98, yanchor="top"))
+    return fig
+
+
 def loss_figure(steps: Any) -> go.Figure:
     """Representation loss, penalty (right axis) and total loss per step."""
     fig = go.Figure()
@@ -160,7 +167,7 @@ def loss_figure(steps: Any) -> go.Figure:
                              line=dict(color=MUTED_COLOR, dash="dot"), yaxis="y2"))
     fig.update_layout(title="Loss per step", xaxis_title="step", yaxis_title="loss",
                       yaxis2=dict(title="penalty", overlaying="y", side="right", showgrid=False))
-    return style(fig, height=340)
+    return _styled(fig, 360)
 
 
 def refusal_figure(epochs: Any, title: str = "First-token refusal on the probe set") -> go.Figure:
@@ -171,7 +178,7 @@ def refusal_figure(epochs: Any, title: str = "First-token refusal on the probe s
                                  mode="lines+markers", line=dict(color=LABEL_COLORS[label])))
     fig.update_layout(title=title, xaxis_title="epoch", yaxis_title="refusal %", yaxis_range=[-3, 103],
                       xaxis=dict(dtick=1))
-    return style(fig, height=340)
+    return _styled(fig, 360)
 
 
 def _hover(record: dict[str, Any]) -> str:
@@ -194,11 +201,12 @@ def _groups(probe: Sequence[dict[str, Any]], n: int, color_by: str) -> list[tupl
 
 
 def map_figure(emap: EpochMap, probe: Sequence[dict[str, Any]], epoch: int | None = None,
-               color_by: str = "label", selected: int | None = None, height: int = 560) -> go.Figure:
+               color_by: str = "label", height: int = 560) -> go.Figure:
     """The probe points on the map at ``epoch`` with ▶ play over all epochs (fixed axes) and hover text.
 
     One trace per label (or category); with category colours, harmful points are circles and benign
-    ones crosses. A point's ``customdata`` is its index in ``probe.json``.
+    ones crosses. A point's ``customdata`` is its index in ``probe.json``. The figure does not depend on
+    the selection: a changed figure would reset the selection in ``st.plotly_chart``.
     """
     epochs = list(emap.epochs)
     index = epochs.index(epoch) if epoch in epochs else len(epochs) - 1
@@ -216,18 +224,12 @@ def map_figure(emap: EpochMap, probe: Sequence[dict[str, Any]], epoch: int | Non
         data.append(go.Scatter(
             x=coords[index, idx, 0], y=coords[index, idx, 1], mode="markers", name=name, marker=marker,
             customdata=idx, hovertext=hover[idx], hovertemplate="%{hovertext}<extra></extra>"))
-    ring = [selected] if selected is not None and 0 <= selected < n else []
     frames = [go.Frame(name=str(e), data=[dict(type="scatter", x=coords[k, idx, 0], y=coords[k, idx, 1])
-                                          for idx in [g[1] for g in groups] + ([ring] if ring else [])],
-                       traces=list(range(len(groups) + len(ring))), layout=dict(title_text=f"{title}{e}"))
+                                          for _, idx, _ in groups],
+                       traces=list(range(len(groups))), layout=dict(title_text=f"{title}{e}"))
               for k, e in enumerate(epochs)]
     (x0, x1), (y0, y1) = emap.ranges()
     fig = go.Figure(data=data, frames=frames)
-    if ring:
-        fig.add_trace(go.Scatter(x=coords[index, ring, 0], y=coords[index, ring, 1], mode="markers",
-                                 name="selected", hoverinfo="skip", showlegend=False,
-                                 marker=dict(size=18, color="rgba(0,0,0,0)",
-                                             line=dict(width=2.5, color=SELECTED_COLOR))))
     play = dict(label="▶ play", method="animate",
                 args=[None, dict(frame=dict(duration=700, redraw=False), fromcurrent=False,
                                  transition=dict(duration=450, easing="cubic-in-out"), mode="immediate")])
@@ -238,10 +240,10 @@ def map_figure(emap: EpochMap, probe: Sequence[dict[str, Any]], epoch: int | Non
         yaxis=dict(range=[y0, y1], autorange=False, zeroline=False, title=None),
         updatemenus=[dict(type="buttons", direction="left", buttons=[play, pause], showactive=False,
                           x=0, y=-0.04, xanchor="left", yanchor="top", pad=dict(t=4, r=8))],
-        dragmode="lasso", hovermode="closest", uirevision=f"{emap.method}-{color_by}",
+        hovermode="closest", uirevision=f"{emap.method}-{color_by}",  # no dragmode: a click selects a point
     )
-    style(fig, height=height)
-    fig.update_layout(margin=dict(l=10, r=10, t=70, b=50))
+    _styled(fig, height)
+    fig.update_layout(margin=dict(l=10, r=10, t=80, b=50))
     return fig
 
 

@@ -64,7 +64,7 @@ if current is None:
             "once per question and prompt; the vectors are then kept on disk, so later runs are fast.")
     st.stop()
 
-top = st.slider("Top m% of features", min_value=0.5, max_value=100.0, value=25.0, step=0.5,
+top = st.slider("Top m% of features", min_value=0.5, max_value=100.0, value=25.0, step=0.5, format="%.1f%%",
                 key="features_top", help="The paper uses 12.5%, 25% and 51%.")
 readouts = current.readouts(top)
 view.render_metrics(readouts)

@@ -166,11 +166,14 @@ def _map(run_dir: Path, probe: list[dict]) -> None:
     emap = _epoch_map(run_dir, method)
     if emap is None:
         return
-    epoch = c[2].select_slider("Epoch", options=emap.epochs, value=emap.epochs[-1], key=f"tune_epoch_{run_dir.name}")
-    chart_key = f"tune_map_{run_dir.name}"
-    previous = view.selected_points(ss.get(chart_key))
-    fig = view.map_figure(emap, probe, epoch, color_by, selected=previous[0] if len(previous) == 1 else None)
-    event = st.plotly_chart(fig, key=chart_key, on_select="rerun", selection_mode=("points", "box", "lasso"))
+    epoch_key, last_key = f"tune_epoch_{run_dir.name}", f"tune_epoch_last_{run_dir.name}"
+    if ss.get(epoch_key) not in emap.epochs or ss.get(epoch_key) == ss.get(last_key):
+        ss[epoch_key] = emap.epochs[-1]  # follow the newest epoch unless the user went back
+    ss[last_key] = emap.epochs[-1]
+    epoch = c[2].select_slider("Epoch", options=emap.epochs, key=epoch_key)
+    fig = view.map_figure(emap, probe, epoch, color_by)
+    event = st.plotly_chart(fig, key=f"tune_map_{run_dir.name}", on_select="rerun",
+                            selection_mode=("points", "box", "lasso"))
     st.caption("One projection is fitted on all epochs together, so the axes are fixed and motion is real. "
                "▶ play animates the epochs; click a point (or lasso several) to hear it.")
     picked = [i for i in view.selected_points(event) if 0 <= i < len(probe)]

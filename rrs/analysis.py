@@ -262,7 +262,8 @@ def responses_table(responses: dict[str, tuple[str, str]]) -> pd.DataFrame:
     import pandas as pd
 
     rows = [(m, h, b) for m, (h, b) in responses.items()]
-    return pd.DataFrame(rows, columns=["modality", "harmful question → answer", "benign question → answer"])
+    columns = ["modality", "answer to the harmful question", "answer to the benign question"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def safe_name(name: str) -> str:

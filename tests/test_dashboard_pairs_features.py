@@ -196,7 +196,8 @@ def test_features_compute_slider_and_save(tiny_checkpoint, isolated_state, monke
     after = {m.label: (m.value, m.delta) for m in at.metric}
     assert after != before
     expected = analysis.readouts(100.0)
-    assert metric(at, "Share of predicted").value == f"{100 * expected['share_of_predicted_logit_kept']:.0f}%"
+    share = expected["share_of_predicted_logit_kept"]
+    assert metric(at, "“I”-logit change kept").value == f"{100 * share:.0f}%"
     assert metric(at, "Harmful").value == f"{expected['harmful_refusal_after']:.0f}%"
     (same,) = at.session_state["feature_analyses"].values()
     assert same is analysis

@@ -261,7 +261,7 @@ def test_map_figure_has_fixed_axes_frames_and_hover():
     probe = [{"uid": str(i), "prompt": f"question {i}", "label": "harmful" if i < 3 else "benign",
               "category": "a" if i % 2 else "b", "audio": None} for i in range(6)]
     emap = EpochMap("pca", [0, 1, 2, 3], coords)
-    fig = tune_view.map_figure(emap, probe, epoch=1, color_by="label", selected=2)
+    fig = tune_view.map_figure(emap, probe, epoch=1, color_by="label")
     assert len(fig.frames) == 4 and [f.name for f in fig.frames] == ["0", "1", "2", "3"]
     assert fig.layout.xaxis.autorange is False and fig.layout.xaxis.range[0] <= coords[..., 0].min()
     assert fig.layout.yaxis.range[1] >= coords[..., 1].max()
@@ -269,7 +269,7 @@ def test_map_figure_has_fixed_axes_frames_and_hover():
     assert harmful.name == "harmful" and list(harmful.customdata) == [0, 1, 2]
     np.testing.assert_allclose(harmful.x, coords[1, :3, 0])
     assert "question 0" in harmful.hovertext[0]
-    assert len(fig.frames[0].data) == 3  # harmful, benign and the selection ring move together
+    assert len(fig.frames[0].data) == 2 and fig.frames[1].layout.title.text.endswith("epoch 1")
     by_category = tune_view.map_figure(emap, probe, color_by="category")
     assert {t.name for t in by_category.data} == {"a", "b"}
     event = {"selection": {"points": [{"customdata": 4}, {"customdata": [5]}, {"x": 1}]}}
