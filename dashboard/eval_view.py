@@ -61,6 +61,12 @@ def eval_args(values: Mapping[str, Any]) -> tuple[list[str], str]:
     if not model:
         raise ValueError("choose a model")
     adapter = str(values.get("adapter") or "").strip()
+    if adapter and (Path(adapter) / "config.json").is_file():
+        import json
+
+        trained_on = json.loads((Path(adapter) / "config.json").read_text()).get("model")
+        if trained_on and trained_on != model:
+            raise ValueError(f"run {Path(adapter).name!r} was trained on {trained_on!r}; set Model to it")
     method = str(values.get("method") or "").strip() or (Path(adapter).name if adapter else "vanilla")
     harmful = str(values.get("harmful") or "").strip()
     benign = str(values.get("benign") or "").strip()
@@ -82,8 +88,9 @@ def eval_args(values: Mapping[str, Any]) -> tuple[list[str], str]:
 
 
 # ---- tables --------------------------------------------------------------------------------------
-def table3_frame(rows: list[dict[str, Any]]) -> Any:
-    """Table 3 rows (``report.table_rows``) as a DataFrame with the paper's column names."""
+def table3_frame(rows: list[dict[str, Any]], baseline: str = "vanilla") -> Any:
+    """Table 3 rows (``report.table_rows``) as a DataFrame with the paper's column names and cells:
+    two decimals, ``N/A`` where a modality was not evaluated, ``-`` for the baseline's own NSI."""
     import pandas as pd
 
     columns = {"method": "Method"}
@@ -93,8 +100,19 @@ def table3_frame(rows: list[dict[str, Any]]) -> Any:
         columns[f"nsi_{col}"] = f"NSI {m} ↑"
     columns["orr"] = "ORR ↓"
     columns["avg_nsi"] = "Avg. NSI ↑"
-    frame = pd.DataFrame(rows, columns=list(columns))
-    return frame.rename(columns=columns)
+    cells = []
+    for row in rows:
+        out = {"Method": row["method"]}
+        for key, title in list(columns.items())[1:]:
+            value = row.get(key)
+            if value is not None:
+                out[title] = f"{value:.2f}"
+            elif (key.startswith("nsi_") and row.get("asr_" + key[4:]) is not None) or key == "avg_nsi":
+                out[title] = "-"
+            else:
+                out[title] = "N/A"
+        cells.append(out)
+    return pd.DataFrame(cells, columns=list(columns.values()))
 
 
 def entries_frame(entries: list[Any]) -> Any:
@@ -121,7 +139,9 @@ def category_figure(rows: list[dict[str, Any]], metric: str, modality: str) -> g
     what = "ASR (harmful answered)" if metric == "asr" else "ORR (benign refused)"
     fig.update_layout(barmode="group", title=f"{what} per category · {modality}", yaxis_title="%",
                       yaxis_range=[0, 102], xaxis_tickangle=-30)
-    return style(fig, height=380)
+    style(fig, height=400)
+    fig.update_layout(margin=dict(l=10, r=10, t=80, b=10), title=dict(y=0.98, yanchor="top"))
+    return fig
 
 
 def report_files(results: Any, baseline: str) -> dict[str, bytes]:

@@ -16,10 +16,10 @@ import numpy as np
 import plotly.graph_objects as go
 
 from dashboard.style import LABEL_COLORS, MUTED_COLOR, SELECTED_COLOR, style
+from rrs.jobs import ACTIVE_STATES  # noqa: F401 - the pages read it from here
 from rrs.projection import METHOD_LABELS, EpochMap
 from rrs.tuning import DEMO_CONFIG
 
-ACTIVE_STATES = ("starting", "preparing", "running")
 RESUMABLE_STATES = ("stopped", "died", "failed")
 STATE_ICONS = {"starting": "⏳", "preparing": "⏳", "running": "▶️", "done": "✅", "failed": "❌",
                "stopped": "⏸️", "died": "💀", "unknown": "❔"}
@@ -31,6 +31,19 @@ CATEGORY_PALETTE = (
     "#511CFB", "#00A08B", "#FB00D1", "#FC0080", "#B2828D", "#6C7C32", "#778AAE", "#862A16", "#A777F1",
     "#620042", "#1616A7", "#DA60CA", "#6C4516", "#0D2A63", "#AF0038",
 )
+
+
+# ---- job status ----------------------------------------------------------------------------------
+def current_status(run_dir: Any) -> dict[str, Any]:
+    from rrs.jobs import job_state
+
+    return job_state(run_dir)
+
+
+def stop_run(run_dir: Any) -> bool:
+    from rrs.jobs import stop_job
+
+    return stop_job(run_dir)
 
 
 # ---- the form ------------------------------------------------------------------------------------
@@ -226,7 +239,7 @@ def map_figure(emap: EpochMap, probe: Sequence[dict[str, Any]], epoch: int | Non
             customdata=idx, hovertext=hover[idx], hovertemplate="%{hovertext}<extra></extra>"))
     frames = [go.Frame(name=str(e), data=[dict(type="scatter", x=coords[k, idx, 0], y=coords[k, idx, 1])
                                           for _, idx, _ in groups],
-                       traces=list(range(len(groups))), layout=dict(title_text=f"{title}{e}"))
+                       traces=list(range(len(groups))), layout=dict(title_text=f"<b>{title}{e}</b>"))
               for k, e in enumerate(epochs)]
     (x0, x1), (y0, y1) = emap.ranges()
     fig = go.Figure(data=data, frames=frames)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import eval_view as view
-from dashboard.tune_view import ACTIVE_STATES, RESUMABLE_STATES, STATE_ICONS
+from dashboard.tune_view import ACTIVE_STATES, RESUMABLE_STATES, STATE_ICONS, current_status, stop_run
 from rrs import eval_jobs, jobs, projection
 from rrs.evaluation.report import category_rows, table_rows
 
@@ -99,7 +99,7 @@ def _jobs() -> None:
     folders = eval_jobs.list_eval_jobs(evals)
     if not folders:
         return
-    states = {f.name: jobs.job_state(f) for f in folders}
+    states = {f.name: current_status(f) for f in folders}
     if ss.get("eval_jobs_active") and not any(s["state"] in ACTIVE_STATES for s in states.values()):
         ss["eval_jobs_active"] = False
         st.rerun()  # a job finished: refresh the results below
@@ -114,7 +114,7 @@ def _jobs() -> None:
     left, right = st.columns([5, 1], vertical_alignment="bottom")
     left.markdown(f"**{state}** · {status.get('message', '')}")
     if state in ACTIVE_STATES and right.button("Stop", key="eval_stop", icon="⏹️"):
-        jobs.stop_job(folder)
+        stop_run(folder)
         st.rerun()
     if state in RESUMABLE_STATES and right.button("Resume", key="eval_resume", icon="▶️",
                                                   help="Re-run; items already recorded are not generated again"):
@@ -126,7 +126,7 @@ def _jobs() -> None:
         st.code(jobs.read_log(folder) or "(no output yet)", language=None)
 
 
-any_active = any(jobs.job_state(f)["state"] in ACTIVE_STATES for f in eval_jobs.list_eval_jobs(evals))
+any_active = any(current_status(f)["state"] in ACTIVE_STATES for f in eval_jobs.list_eval_jobs(evals))
 ss["eval_jobs_active"] = any_active
 st.fragment(_jobs, run_every=3.0 if any_active else None)()
 
@@ -159,7 +159,7 @@ if "vanilla" not in methods:
 
 st.markdown("**Table 3** · ASR and ORR in %, NSI in points (↓ lower is better, ↑ higher is better)")
 rows = table_rows(grouped, baseline=baseline)
-st.dataframe(view.table3_frame(rows), hide_index=True, key="eval_table3")
+st.dataframe(view.table3_frame(rows, baseline), hide_index=True, key="eval_table3")
 
 files = view.report_files(grouped, baseline)
 c = st.columns(4)

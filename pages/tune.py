@@ -95,7 +95,7 @@ if not runs:
 
 
 # ---- the selected run ----------------------------------------------------------------------------
-states = {p.name: jobs.job_state(p) for p in runs}
+states = {p.name: view.current_status(p) for p in runs}
 names = [p.name for p in runs]
 if ss.get("tune_run") not in names:
     ss["tune_run"] = names[0]
@@ -109,7 +109,7 @@ n_snapshots = len(projection.snapshot_files(run_dir))
 
 def _status_and_curves(run_dir: Path, seen_state: str, seen_snapshots: int) -> None:
     """Status, controls and curves; re-run every few seconds while the job is active."""
-    status = jobs.job_state(run_dir)
+    status = view.current_status(run_dir)
     state = status["state"]
     snapshots = len(projection.snapshot_files(run_dir))
     moved_on = state != seen_state and not (state in view.ACTIVE_STATES and seen_state in view.ACTIVE_STATES)
@@ -120,7 +120,7 @@ def _status_and_curves(run_dir: Path, seen_state: str, seen_snapshots: int) -> N
     left.progress(fraction, text=text)
     if state in view.ACTIVE_STATES:
         if right.button("Stop", key="tune_stop", icon="⏹️", help="SIGINT: the job records 'stopped'; resume later"):
-            jobs.stop_job(run_dir)
+            view.stop_run(run_dir)
             st.rerun()
     elif state in view.RESUMABLE_STATES:
         if right.button("Resume", key="tune_resume", icon="▶️", help="Continue from the last complete epoch"):
@@ -197,7 +197,7 @@ def _epoch_map(run_dir: Path, method: str) -> projection.EpochMap | None:
         projection.start_projection(run_dir, method)
         tried.add(attempt)
     else:
-        log = projection.projection_path(run_dir, method).with_suffix(".pending.log")
+        log = projection.projection_log(run_dir, method)
         st.error(f"Computing the {label} map failed.")
         st.code(log.read_text(errors="replace")[-3000:] if log.is_file() else "(no log)", language=None)
         return emap

@@ -21,6 +21,7 @@ from rrs.paths import PROJECT_ROOT
 from rrs.store import atomic_write_json
 
 RUNS_ROOT_ENV = "RRS_RUNS"
+ACTIVE_STATES = ("starting", "preparing", "running")
 
 
 def runs_root() -> Path:
@@ -63,29 +64,39 @@ def _alive(pid: int) -> bool:
         return True
 
 
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
 def job_state(run_dir: str | Path) -> dict[str, Any]:
-    """The job's status file, with ``state`` corrected to ``died`` if its process is gone mid-run."""
+    """The job's status, with ``state`` corrected from what the process table says.
+
+    * a job relaunched a moment ago (``job.json`` newer than ``status.json``, process alive) is
+      ``starting``, even while the old status file still says ``stopped`` or ``failed``;
+    * a job whose process is gone in the middle of a run is ``died``.
+    """
     run_dir = Path(run_dir)
-    status: dict[str, Any] = {}
-    for name in ("status.json", "job.json"):
-        try:
-            status = {**json.loads((run_dir / name).read_text()), **status}
-        except (OSError, json.JSONDecodeError):
-            continue
-    state = status.get("state", "starting" if "pid" in status else "unknown")
-    pid = status.get("pid")
-    if state in ("starting", "preparing", "running") and pid and not _alive(int(pid)):
+    job, status = _read_json(run_dir / "job.json"), _read_json(run_dir / "status.json")
+    merged: dict[str, Any] = {**job, **status}
+    if job.get("pid") and job.get("started", 0) > status.get("updated", 0) and _alive(int(job["pid"])):
+        merged.update(pid=job["pid"], state="starting")
+    state = merged.get("state", "starting" if "pid" in merged else "unknown")
+    pid = merged.get("pid")
+    if state in ACTIVE_STATES and pid and not _alive(int(pid)):
         state = "died"
-        status["message"] = "the job's process ended without finishing; see log.txt, then resume it"
-    status["state"] = state
-    return status
+        merged["message"] = "the job's process ended without finishing; see log.txt, then resume it"
+    merged["state"] = state
+    return merged
 
 
 def stop_job(run_dir: str | Path) -> bool:
     """Ask a running job to stop (SIGINT: it records ``stopped`` and can be resumed)."""
     status = job_state(run_dir)
     pid = status.get("pid")
-    if not pid or status["state"] not in ("starting", "preparing", "running"):
+    if not pid or status["state"] not in ACTIVE_STATES:
         return False
     os.killpg(os.getpgid(int(pid)), signal.SIGINT)
     return True

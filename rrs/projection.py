@@ -226,6 +226,11 @@ def _pending_path(run_dir: str | Path, method: str) -> Path:
     return Path(run_dir) / "projections" / f"{method}.pending.json"
 
 
+def projection_log(run_dir: str | Path, method: str) -> Path:
+    """The output of the background computations of this map."""
+    return Path(run_dir) / "projections" / f"{method}.log"
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -255,7 +260,7 @@ def start_projection(run_dir: str | Path, method: str, seed: int = 0) -> int | N
 
     pending = _pending_path(run_dir, method)
     pending.parent.mkdir(parents=True, exist_ok=True)
-    with open(pending.with_suffix(".log"), "ab") as log:
+    with open(projection_log(run_dir, method), "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "rrs.projection", str(run_dir), method, "--seed", str(seed)],
             cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

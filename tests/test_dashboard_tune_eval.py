@@ -7,6 +7,8 @@ Qwen2-Audio checkpoint; runs and caches go to temporary folders (``RRS_RUNS``, `
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import time
 from pathlib import Path
 
@@ -57,7 +59,7 @@ def dirs(tmp_path, monkeypatch):
 def _wait(folder: Path, limit: float = 180.0) -> dict:
     start = time.time()
     while time.time() - start < limit:
-        status = jobs.job_state(folder)
+        status = tune_view.current_status(folder)
         if status["state"] not in tune_view.ACTIVE_STATES:
             return status
         time.sleep(1.0)
@@ -135,6 +137,16 @@ def test_tune_form_launches_a_job_and_the_page_shows_curves_and_map(dirs, tiny):
     details = tune_view.selection_details(run, probe, [len(probe) - 1, 0])
     assert details["audio"][:4] == b"RIFF" and probe[-1]["prompt"] in details["text"]
     assert len(details["table"]) == 2 and tune_view.selection_details(run, probe, [99]) == {}
+    # Compare with a second run (a copy with another learning rate).
+    other = jobs.runs_root() / "tiny-copy"
+    shutil.copytree(run, other)
+    (other / "config.json").write_text(json.dumps({**config, "lr": 0.5}))
+    at.run()
+    at.selectbox(key="tune_compare").set_value("tiny-copy").run()
+    _ok(at)
+    diff = [d.value for d in at.dataframe if "setting" in d.value.columns]
+    assert len(diff) == 1 and diff[0]["setting"].tolist() == ["lr"]
+    assert len(_charts(at)) >= 5  # + both runs' refusal curves
     # A second run submitted with a bad layer string is refused with a message, not an exception.
     at.text_input(key="tune_name").set_value("bad-run")
     at.text_input(key="tune_layers").set_value("sixteen")
@@ -163,6 +175,55 @@ def test_a_failed_run_shows_the_error_the_log_and_resume(dirs):
     assert not _charts(at)
 
 
+def test_stop_and_resume_buttons(dirs, tiny):
+    at = AppTest.from_file(TUNE, default_timeout=TIMEOUT).run()
+    at.text_input(key="tune_name").set_value("long-run")
+    at.text_input(key="tune_model").set_value(tiny["ckpt"])
+    at.text_input(key="tune_pairs").set_value(tiny["pairs"])
+    at.text_input(key="tune_layers").set_value("all")
+    for key, value in dict(tune_epochs=500, tune_batch_size=2, tune_grad_accum=1, tune_lora_r=2,
+                           tune_probe_per_label=2, tune_pairs_per_category=0).items():
+        at.number_input(key=key).set_value(value)
+    at.button(key="tune_submit").click().run()
+    run = jobs.runs_root() / "long-run"
+    try:
+        start = time.time()
+        while jobs.job_state(run)["state"] != "running" and time.time() - start < 180:
+            assert jobs.job_state(run)["state"] in tune_view.ACTIVE_STATES, jobs.read_log(run)
+            time.sleep(0.5)
+        at.run()
+        _ok(at)
+        keys = [b.key for b in at.button]
+        assert "tune_stop" in keys and "tune_resume" not in keys
+        at.button(key="tune_stop").click().run()
+        _ok(at)
+        status = _wait(run, 60)
+        assert status["state"] == "stopped", status
+        at.run()
+        assert any("Stopped" in w.value for w in at.warning)
+        first_pid = status["pid"]
+        at.button(key="tune_resume").click().run()
+        _ok(at)
+        assert json.loads((run / "job.json").read_text())["pid"] != first_pid
+        assert "--resume" in json.loads((run / "job.json").read_text())["command"]
+        assert tune_view.current_status(run)["state"] in tune_view.ACTIVE_STATES  # not "stopped" any more
+        at.run()
+        keys = [b.key for b in at.button]
+        assert "tune_resume" not in keys and "tune_stop" in keys  # no second Resume while it starts
+    finally:
+        _stop(run)
+
+
+def _stop(run: Path) -> None:
+    """Stop a job this test started; wait until its process is gone."""
+    start = time.time()
+    while time.time() - start < 120:
+        if not tune_view.stop_run(run) and tune_view.current_status(run)["state"] not in tune_view.ACTIVE_STATES:
+            return
+        time.sleep(2.0)
+    raise AssertionError(f"could not stop the job in {run}")
+
+
 def _cli_eval(tiny, out: Path, name: str) -> None:
     from rrs.cli import main
 
@@ -176,8 +237,14 @@ def test_finished_results_show_in_the_evaluate_table(dirs, tiny):
     evals = eval_jobs.evals_root()
     _cli_eval(tiny, evals / "vanilla-text" / eval_jobs.RESULTS, "vanilla")
     _cli_eval(tiny, evals / "rrs-loose.json", "rrs")  # a results file written straight into evals/
+    _cli_eval(tiny, evals / "vanilla-old.json", "vanilla")  # an older result of the same method and modality
+    old = evals / "vanilla-old.json"
+    os.utime(old, (old.stat().st_atime - 3600, old.stat().st_mtime - 3600))
     entries = eval_jobs.list_results()
+    assert [(e.method, e.name) for e in entries][-1] == ("vanilla", "vanilla-old")
     assert {(e.method, e.modality) for e in entries} == {("vanilla", "text-only"), ("rrs", "text-only")}
+    grouped, skipped = eval_jobs.group_results(entries)
+    assert list(grouped) == ["vanilla", "rrs"] and [e.name for e in skipped] == ["vanilla-old"]
 
     at = AppTest.from_file(EVALUATE, default_timeout=TIMEOUT).run()
     _ok(at)
@@ -185,9 +252,11 @@ def test_finished_results_show_in_the_evaluate_table(dirs, tiny):
     table = _table3(at)
     assert table["Method"].tolist() == ["vanilla", "rrs"]  # the baseline first
     assert "NSI text-only ↑" in table.columns and "Avg. NSI ↑" in table.columns
-    nsi = table["NSI text-only ↑"]
-    assert pd.isna(nsi.iloc[0]) and not pd.isna(nsi.iloc[1])  # the baseline has no NSI of its own
+    vanilla, rrs = (table.set_index("Method").loc[m] for m in ("vanilla", "rrs"))
+    assert vanilla["NSI text-only ↑"] == "-" and rrs["NSI text-only ↑"] == "0.00"  # same model
+    assert rrs["ASR audio-text ↓"] == "N/A" and float(vanilla["ASR text-only ↓"]) >= 0
     assert at.selectbox(key="eval_baseline").value == "vanilla"
+    assert len(at.multiselect(key="eval_picked").value) == 2  # the newest result per method and modality
     assert len(_charts(at)) == 2  # per-category ASR and ORR
     downloads = at.get("download_button")
     assert len(downloads) == 4
@@ -243,13 +312,18 @@ def test_resume_args_reuse_the_original_command():
     assert tune_view.resume_args({}) == ["train", "--resume"]
 
 
-def test_eval_args_and_names(tiny):
+def test_eval_args_and_names(tiny, tmp_path):
     args, method = eval_view.eval_args({"model": "m", "adapter": "/runs/my-run", "harmful": "harmbench",
                                         "benign": tiny["benign"], "limit": 0})
     assert method == "my-run" and args[args.index("--adapter") + 1] == "/runs/my-run"
     assert args[args.index("--name") + 1] == "my-run" and "--limit" not in args
     args, method = eval_view.eval_args({"model": "m", "harmful": "harmbench", "benign": "overrefusal", "limit": 5})
     assert method == "vanilla" and "--adapter" not in args and args[args.index("--limit") + 1] == "5"
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"model": "other-model"}))
+    with pytest.raises(ValueError, match="trained on 'other-model'"):
+        eval_view.eval_args({"model": "m", "adapter": str(run), "harmful": "harmbench", "benign": "overrefusal"})
     with pytest.raises(ValueError, match="neither"):
         eval_view.eval_args({"model": "m", "harmful": "/no/such.csv", "benign": "overrefusal"})
     assert eval_view.method_colors(["vanilla", "rrs-demo", "other"])["rrs-demo"] == "#2CA02C"
@@ -269,7 +343,7 @@ def test_map_figure_has_fixed_axes_frames_and_hover():
     assert harmful.name == "harmful" and list(harmful.customdata) == [0, 1, 2]
     np.testing.assert_allclose(harmful.x, coords[1, :3, 0])
     assert "question 0" in harmful.hovertext[0]
-    assert len(fig.frames[0].data) == 2 and fig.frames[1].layout.title.text.endswith("epoch 1")
+    assert len(fig.frames[0].data) == 2 and fig.frames[1].layout.title.text.endswith("epoch 1</b>")
     by_category = tune_view.map_figure(emap, probe, color_by="category")
     assert {t.name for t in by_category.data} == {"a", "b"}
     event = {"selection": {"points": [{"customdata": 4}, {"customdata": [5]}, {"x": 1}]}}

@@ -163,3 +163,20 @@ def test_list_train_runs_newest_first_includes_just_launched_jobs(tmp_path):
     (tmp_path / "stray").mkdir()
     assert [p.name for p in projection.list_train_runs(tmp_path)] == ["new", "mid", "old"]
     assert projection.list_train_runs(tmp_path / "missing") == []
+
+
+def test_background_computation_fills_the_cache(tmp_path):
+    import time
+
+    run = tmp_path / "run"
+    for epoch, snap in enumerate(_snapshots()):
+        _write_snapshot(run, epoch, snap)
+    pid = projection.start_projection(run, "tsne")
+    assert pid is not None
+    start = time.time()
+    while projection.projection_pending(run, "tsne") and time.time() - start < 120:
+        time.sleep(0.5)
+    emap = projection.load_projection(run, "tsne")
+    assert emap is not None and emap.fresh and emap.coords.shape == (EPOCHS, N_FIXED + N_MOVING, 2), \
+        projection.projection_log(run, "tsne").read_text()
+    assert "tsne: 3 epochs" in projection.projection_log(run, "tsne").read_text()
