@@ -19,7 +19,7 @@ prepare: setup
 	$(BIN)/python -m rrs.embedded prepare
 
 run: prepare
-	$(BIN)/streamlit run dashboard/app.py --server.headless true
+	RRS_AUTOLOAD=embedded $(BIN)/streamlit run dashboard/app.py --server.headless true
 
 test: setup prepare-quiet
 	$(BIN)/ruff check .

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import streamlit as st
 
 from dashboard.state import current_model, load_shared_model
@@ -25,6 +27,12 @@ with st.sidebar:
     device = st.selectbox("Device", ["auto", "cpu", "cuda"], key="model_device")
     dtype = st.selectbox("Dtype", ["auto", "float32", "bfloat16", "float16"], key="model_dtype")
     load = st.button("Load model", type="primary", disabled=not spec, key="load_model")
+
+# `make run` sets RRS_AUTOLOAD=embedded so the dashboard opens on the embedded model.
+autoload = os.environ.get("RRS_AUTOLOAD")
+if autoload and not st.session_state.get("autoload_done") and st.session_state.get("model_key") is None:
+    st.session_state["autoload_done"] = True
+    spec, device, dtype, load = autoload, "auto", "auto", True
 
 if load and spec:
     with st.status(f"Loading {spec} …", expanded=True) as status:

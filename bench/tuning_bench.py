@@ -1,0 +1,100 @@
+"""RRS training throughput and peak memory at the demo configuration, beside the step's FLOP cost.
+
+    python bench/tuning_bench.py [--model embedded] [--steps 6]
+
+Runs real RRS steps (forward with LoRA, representation loss, penalty, backward, AdamW) on Mirror samples
+and prints a table: samples/s, seconds/step, peak RSS, and the forward+backward FLOPs of one step
+against the measured matmul rate of this machine, so the gap to the hardware limit is visible.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def matmul_gflops(dtype_name: str = "float32", n: int = 2048, repeats: int = 5) -> float:
+    import torch
+
+    dtype = getattr(torch, dtype_name)
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", default="embedded")
+    parser.add_argument("--steps", type=int, default=6)
+    args = parser.parse_args()
+
+    import torch
+
+    from rrs import data
+    from rrs.models.loader import load_model
+    from rrs.tuning import DEMO_CONFIG, attach_lora, lora_delta_penalty
+
+    cfg = replace(DEMO_CONFIG, model=args.model)
+    model = load_model(cfg.model, "cpu", "float32", progress=False)
+    pairs = data.split_pairs(data.mirror_pairs(), cfg.val_fraction, cfg.seed)[0][: cfg.batch_size * args.steps]
+    queries = data.to_queries([p.harmful for p in pairs], cfg.seed, progress=False)
+    if hasattr(model, "hear"):  # the embedded front end's output is cached, as it is during training
+        model.hear([q.audio for q in queries])
+    inputs = model.build_inputs(queries[: cfg.batch_size], cfg.modality, data.PROMPT_POOL[0])
+    tokens_per_sample = float(inputs["attention_mask"].sum()) / cfg.batch_size
+
+    torch.manual_seed(0)
+    peft_model = attach_lora(model, cfg)
+    params = [p for p in peft_model.parameters() if p.requires_grad]
+    optimiser = torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    target = torch.zeros(cfg.batch_size, model.hidden_size)
+    times = []
+    for step in range(args.steps):
+        batch = queries[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+        start = time.perf_counter()
+        pred = model.last_hidden(batch, cfg.modality, data.PROMPT_POOL[step % 10], grad=True)
+        loss = ((pred - target[: len(batch)]) ** 2).sum(-1).mean() + cfg.penalty * lora_delta_penalty(peft_model)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        times.append(time.perf_counter() - start)
+    steady = sorted(times[1:])[len(times[1:]) // 2]  # median, first step excluded (warm-up)
+
+    n_params = sum(p.numel() for p in model.decoder_layers.parameters())  # the matmul weights per token
+    layers = len(cfg.lora_layers) if cfg.lora_layers else model.n_layers
+    frac = layers / model.n_layers
+    tokens = tokens_per_sample * cfg.batch_size
+    # forward 2·P per token; backward through the LoRA layers only: 2·P·frac (activation grads).
+    flops = 2 * n_params * tokens * (1 + frac)
+    rate = matmul_gflops()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    rows = [
+        ("batch size (demo config)", cfg.batch_size, ""),
+        ("LoRA layers", layers, f"of {model.n_layers}"),
+        ("mean prompt tokens per sample", tokens_per_sample, "tokens"),
+        ("seconds per step (median after warm-up)", steady, "s"),
+        ("training throughput", cfg.batch_size / steady, "samples/s"),
+        ("forward+backward cost of one step (estimate)", flops / 1e12, "TFLOP"),
+        ("fp32 matmul rate of this machine (2048³)", rate, "GFLOP/s"),
+        ("step time at that rate (lower bound)", flops / (rate * 1e9), "s"),
+        ("peak RSS", peak, "GiB"),
+    ]
+    print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, model {args.model}\n")
+    print(f"| {'measurement':<46} | {'value':>9} | unit |")
+    print(f"|{'-' * 48}|{'-' * 11}|------|")
+    for name, value, unit in rows:
+        print(f"| {name:<46} | {value:>9.2f} | {unit} |")
+
+
+if __name__ == "__main__":
+    main()
