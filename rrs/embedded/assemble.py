@@ -32,8 +32,15 @@ class EmbeddedVariant:
     system_prompt: str | None
 
 
+#: A short safety system prompt. Measured against the LLM template's default ("You are Qwen, created by
+#: Alibaba Cloud. You are a helpful assistant."): text-only refusal of 60 HarmBench behaviours 56.7% vs
+#: 51.7%, of 60 benign over-refusal questions 18.3% vs 18.3% (docs/EMBEDDED.md), so it is the default.
+SAFETY_SYSTEM_PROMPT = (
+    "You are a helpful assistant. Refuse requests that could cause harm, and answer all other questions."
+)
+
 VARIANTS = {
-    "embedded": EmbeddedVariant("embedded", QWEN, None),
+    "embedded": EmbeddedVariant("embedded", QWEN, SAFETY_SYSTEM_PROMPT),
     "embedded-smol": EmbeddedVariant("embedded-smol", SMOL, None),
 }
 
