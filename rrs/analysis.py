@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rrs.data import DEFAULT_CATEGORY, Item, Pair
+from rrs.data import DEFAULT_CATEGORY, Item, Pair, pairs_per_category
 from rrs.models.base import MODALITIES, SAMPLE_RATE, check_modality
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -98,21 +98,6 @@ def _mirror_train(val_fraction: float, seed: int) -> tuple[Pair, ...]:
 def mirror_train_pairs(val_fraction: float = 0.2, seed: int = 0) -> list[Pair]:
     """The train part of ``split_pairs(mirror_pairs())`` (479 of 598 pairs by default), computed once."""
     return list(_mirror_train(float(val_fraction), int(seed)))
-
-
-def pairs_per_category(pairs: Sequence[Pair], per_category: int | None) -> list[Pair]:
-    """The first ``per_category`` pairs of each category, input order kept; ``None`` keeps all."""
-    if per_category is None:
-        return list(pairs)
-    if per_category < 1:
-        raise ValueError(f"per_category must be >= 1, got {per_category}")
-    kept: dict[str, int] = {}
-    out = []
-    for pair in pairs:
-        if kept.get(pair.category, 0) < per_category:
-            kept[pair.category] = kept.get(pair.category, 0) + 1
-            out.append(pair)
-    return out
 
 
 def merge_pairs(existing: Sequence[Pair], new: Iterable[Pair]) -> tuple[list[Pair], int]:

@@ -57,10 +57,7 @@ def cmd_features(args: argparse.Namespace) -> int:
 
     model = load_model(args.model, args.device, args.dtype)
     pairs = _pairs(args.pairs, args.seed)
-    if args.pairs_per_category:
-        from rrs.tuning import _per_category
-
-        pairs = _per_category(pairs, args.pairs_per_category)
+    pairs = data.pairs_per_category(pairs, args.pairs_per_category)
     harmful = data.to_queries([p.harmful for p in pairs], args.seed)
     benign = data.to_queries([p.benign for p in pairs], args.seed)
     reps = extract_pairs(model, harmful, benign, args.modality, data.EXTRACTION_PROMPT,

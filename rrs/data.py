@@ -299,6 +299,21 @@ class _HasCategory(Protocol):
 T = TypeVar("T", bound=_HasCategory)
 
 
+def pairs_per_category(pairs: Sequence[Pair], per_category: int | None) -> list[Pair]:
+    """The first ``per_category`` pairs of each category, input order kept; ``None`` keeps all."""
+    if per_category is None:
+        return list(pairs)
+    if per_category < 1:
+        raise ValueError(f"per_category must be >= 1, got {per_category}")
+    kept: dict[str, int] = {}
+    out = []
+    for pair in pairs:
+        if kept.get(pair.category, 0) < per_category:
+            kept[pair.category] = kept.get(pair.category, 0) + 1
+            out.append(pair)
+    return out
+
+
 def split_pairs(pairs: Sequence[T], val_fraction: float = 0.2, seed: int = 0) -> tuple[list[T], list[T]]:
     """Split into (train, val), stratified by category, reproducibly from ``seed``.
 

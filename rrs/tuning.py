@@ -250,7 +250,7 @@ class RRSTrainer:
         pairs = data.mirror_pairs() if self.cfg.pairs == "mirror" else data.load_pairs_file(self.cfg.pairs)
         train, val = data.split_pairs(pairs, self.cfg.val_fraction, self.cfg.seed)
         if self.cfg.pairs_per_category:
-            train = _per_category(train, self.cfg.pairs_per_category)
+            train = data.pairs_per_category(train, self.cfg.pairs_per_category)
         return train, val
 
     def prepare(self) -> dict[str, Any]:
@@ -439,16 +439,6 @@ class RRSTrainer:
         bar.close()
         self.run.write_status(state="done", message="finished", epoch=cfg.epochs)
         return self.run
-
-
-def _per_category(pairs: Sequence[Any], per_category: int) -> list[Any]:
-    kept: dict[str, int] = {}
-    out = []
-    for pair in pairs:
-        if kept.get(pair.category, 0) < per_category:
-            kept[pair.category] = kept.get(pair.category, 0) + 1
-            out.append(pair)
-    return out
 
 
 def export_adapter(run_dir: str | Path, out: str | Path, epoch: int | None = None) -> Path:
