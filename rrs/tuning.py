@@ -86,9 +86,11 @@ class TuneConfig:
 
 
 #: The demo configuration: sized to finish in minutes on a 2-core CPU (docs/RESULTS.md).
+#: A first attempt with lr 1e-3, LoRA on layers 16-23 and 3 epochs overshot (probe refusal 60% -> 95% after
+#: epoch 1, then 35%); this slower, wider setting is the documented demo.
 DEMO_CONFIG = TuneConfig(
-    pairs_per_category=8, epochs=3, batch_size=8, grad_accum=1, lr=1e-3, lora_r=8, lora_alpha=16,
-    lora_layers=tuple(range(16, 24)), probe_per_label=40,
+    pairs_per_category=8, epochs=4, batch_size=8, grad_accum=1, lr=3e-4, lora_r=8, lora_alpha=16,
+    lora_layers=tuple(range(12, 24)), probe_per_label=40,
 )
 
 
