@@ -20,6 +20,7 @@ from streamlit.testing.v1 import AppTest
 from dashboard import eval_view, tune_view
 from rrs import eval_jobs, jobs
 from rrs.projection import EpochMap
+from rrs.tuning import DEMO_CONFIG
 
 ROOT = Path(__file__).resolve().parent.parent
 TUNE = str(ROOT / "pages" / "tune.py")
@@ -86,7 +87,8 @@ def test_empty_states(dirs):
     _ok(at)
     assert any("No runs yet" in i.value for i in at.info)
     assert at.text_input(key="tune_model").value == "embedded"
-    assert at.text_input(key="tune_layers").value == "16-23"  # the demo configuration
+    layers = DEMO_CONFIG.lora_layers
+    assert at.text_input(key="tune_layers").value == f"{layers[0]}-{layers[-1]}"  # the demo configuration
     assert not _charts(at)
 
     at = AppTest.from_file(EVALUATE, default_timeout=TIMEOUT).run()
