@@ -10,7 +10,7 @@ import streamlit as st
 
 from dashboard import eval_view as view
 from dashboard.tune_view import ACTIVE_STATES, RESUMABLE_STATES, STATE_ICONS, current_status, stop_run
-from rrs import eval_jobs, jobs, projection
+from rrs import eval_jobs, jobs
 from rrs.evaluation.report import category_rows, table_rows
 
 ss = st.session_state
@@ -60,7 +60,7 @@ def _launch() -> None:
 
 
 _defaults()
-runs = [p.name for p in projection.list_train_runs(root)]
+runs = [p.name for p in jobs.list_runs(root)]
 if ss.get("eval_adapter") not in [NO_ADAPTER, *runs]:
     ss["eval_adapter"] = NO_ADAPTER
 results = eval_jobs.list_results(evals)

@@ -50,7 +50,7 @@ def _launch() -> None:
 
 
 root = jobs.runs_root()
-runs = projection.list_train_runs(root)
+runs = jobs.list_runs(root)
 _form_defaults()
 with st.expander("New run", expanded=not runs, icon="🛠️"):
     with st.form("tune_form", border=False):
@@ -87,7 +87,7 @@ with st.expander("New run", expanded=not runs, icon="🛠️"):
 flash = ss.pop("tune_flash", None)
 if flash:
     (st.error if flash[0] == "error" else st.success)(flash[1])
-runs = projection.list_train_runs(root)
+runs = jobs.list_runs(root)
 if not runs:
     st.info("No runs yet. Fill in the form above and press **Start run**; the defaults are the CPU demo "
             f"configuration. Runs are kept in `{root}`.")

@@ -590,19 +590,9 @@ def load_pairs_file(path: str | os.PathLike) -> list[Pair]:
     pairs = []
     for number, row in rows:
         category = row.get("category", "").strip() or DEFAULT_CATEGORY
-        harmful = Item(
-            _text(path, number, row, "harmful"),
-            "harmful",
-            category,
-            _audio(path, number, row, "harmful_audio"),
-            source,
-        )
-        benign = Item(
-            _text(path, number, row, "benign"),
-            "benign",
-            category,
-            _audio(path, number, row, "benign_audio"),
-            source,
+        harmful, benign = (
+            Item(_text(path, number, row, label), label, category, _audio(path, number, row, f"{label}_audio"), source)
+            for label in ("harmful", "benign")
         )
         pairs.append(Pair(harmful, benign, category))
     return pairs

@@ -162,10 +162,12 @@ class FirstTokenPreview:
         return out if self.bias is None else out + self.bias
 
     def _rate(self, logits: torch.Tensor) -> float:
+        import torch
+
         if logits.shape[0] == 0:
             return float("nan")
         top = logits.argmax(-1)
-        return 100.0 * float(torch_isin(top, self.refusal_ids).float().mean())
+        return 100.0 * float(torch.isin(top, self.refusal_ids).float().mean())
 
     def rates(self, safety_vector: torch.Tensor | None) -> dict[str, float]:
         """Refusal % for harmful (+ΔV̄ˢ) and benign (−ΔV̄ˢ); ``None`` gives the unshifted rates."""
@@ -183,12 +185,6 @@ class FirstTokenPreview:
 
     def compare(self, features: SafetyFeatures) -> dict[str, dict[str, float]]:
         return {"before": self.rates(None), "after": self.rates(features.safety_vector)}
-
-
-def torch_isin(values: torch.Tensor, test: torch.Tensor) -> torch.Tensor:
-    import torch
-
-    return torch.isin(values, test)
 
 
 def refusal_opener_ids(tokenizer: Any, openers: Sequence[str] = ("I", "As", "Sorry")) -> list[int]:

@@ -111,7 +111,23 @@ def read_log(run_dir: str | Path, tail: int = 200) -> str:
 
 
 def list_runs(root: str | Path | None = None) -> list[Path]:
-    """Run directories under the runs root, newest first."""
+    """Training run directories under ``root`` (default: the runs root), newest start first.
+
+    A run counts once it has a job record or a config, so a job launched a moment ago is listed before
+    it has written its config. The ``evals`` folder (evaluation jobs) is not a training run.
+    """
     root = Path(root) if root else runs_root()
-    runs = [p for p in root.iterdir() if p.is_dir() and (p / "config.json").is_file()] if root.exists() else []
-    return sorted(runs, key=lambda p: p.stat().st_mtime, reverse=True)
+    if not root.is_dir():
+        return []
+    runs = []
+    for path in root.iterdir():
+        if not path.is_dir() or path.name == "evals":
+            continue
+        job, config = path / "job.json", path / "config.json"
+        if not (job.is_file() or config.is_file()):
+            continue
+        started = _read_json(job).get("started") if job.is_file() else None
+        if started is None:
+            started = (config if config.is_file() else job).stat().st_mtime
+        runs.append((float(started), path.name, path))
+    return [p for _, _, p in sorted(runs, key=lambda t: (t[0], t[1]), reverse=True)]

@@ -371,28 +371,5 @@ def compare_runs(a: str | Path, b: str | Path) -> RunComparison:
     return RunComparison(sa, sb, config_diff, epochs[["run", *EPOCH_COLUMNS]])
 
 
-def list_train_runs(root: str | Path) -> list[Path]:
-    """Training run directories under ``root`` (with a config or a job record), newest first.
-
-    Unlike ``rrs.jobs.list_runs`` this includes a job launched a moment ago that has not yet written its
-    config; runs are ordered by their start, not by their last write.
-    """
-    root = Path(root)
-    if not root.is_dir():
-        return []
-    runs = []
-    for path in root.iterdir():
-        if not path.is_dir() or path.name == "evals":
-            continue
-        job, config = path / "job.json", path / "config.json"
-        if not (job.is_file() or config.is_file()):
-            continue
-        started = _read_json(job, {}).get("started") if job.is_file() else None
-        if started is None:
-            started = (config if config.is_file() else job).stat().st_mtime
-        runs.append((float(started), path.name, path))
-    return [p for _, _, p in sorted(runs, key=lambda t: (t[0], t[1]), reverse=True)]
-
-
 if __name__ == "__main__":
     raise SystemExit(main())

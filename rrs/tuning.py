@@ -251,8 +251,7 @@ class RRSTrainer:
 
         pairs = data.mirror_pairs() if self.cfg.pairs == "mirror" else data.load_pairs_file(self.cfg.pairs)
         train, val = data.split_pairs(pairs, self.cfg.val_fraction, self.cfg.seed)
-        if self.cfg.pairs_per_category:
-            train = data.pairs_per_category(train, self.cfg.pairs_per_category)
+        train = data.pairs_per_category(train, self.cfg.pairs_per_category)
         return train, val
 
     def prepare(self) -> dict[str, Any]:

@@ -153,16 +153,6 @@ def test_run_summary_and_compare_runs(tmp_path):
     assert empty.steps.empty and empty.epochs.empty and empty.config == {}
 
 
-def test_list_train_runs_newest_first_includes_just_launched_jobs(tmp_path):
-    for name, started in (("old", 100.0), ("new", 300.0), ("mid", 200.0)):
-        (tmp_path / name).mkdir()
-        (tmp_path / name / "job.json").write_text(json.dumps({"pid": 1, "started": started}))
-    (tmp_path / "mid" / "config.json").write_text("{}")
-    (tmp_path / "evals").mkdir()
-    (tmp_path / "evals" / "job.json").write_text("{}")
-    (tmp_path / "stray").mkdir()
-    assert [p.name for p in projection.list_train_runs(tmp_path)] == ["new", "mid", "old"]
-    assert projection.list_train_runs(tmp_path / "missing") == []
 
 
 def test_background_computation_fills_the_cache(tmp_path):

@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from conftest import write_pairs
 
 from rrs.models.tiny import tiny_qwen2_audio
 from rrs.tuning import RRSTrainer, RunDir, TuneConfig, attach_lora, export_adapter, lora_delta_penalty
@@ -23,9 +24,7 @@ PAIRS = [
 @pytest.fixture()
 def pairs_file(tmp_path, monkeypatch):
     monkeypatch.setenv("RRS_CACHE", str(tmp_path / "cache"))
-    path = tmp_path / "pairs.jsonl"
-    path.write_text("".join(json.dumps({"harmful": h, "benign": b, "category": c}) + "\n" for h, b, c in PAIRS))
-    return path
+    return write_pairs(tmp_path / "pairs.jsonl", PAIRS)
 
 
 def tiny_config(pairs_file, **overrides):

