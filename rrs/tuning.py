@@ -1,5 +1,9 @@
 """RRS tuning (paper §4.2): LoRA on the LLM moves harmful representations into the refusal zone.
 
+The same trainer runs the paper's SFT baselines (``method`` = one of :data:`rrs.sft.SFT_METHODS`, losses in
+``rrs.sft``) with the same LoRA, penalty, probe snapshots, checkpoints and resume, so that methods differ only
+in their objective.
+
 Loss per step (Eq. 13, with LoRA):  mean_batch ‖f_θ(d, t′) − V_tgt(d)‖² + λ · Σ_modules ‖scaling·B·A‖²
 where V_tgt(d_h) = f0(d_h, t) + ΔV̄ˢ and V_tgt(d_b) = f0(d_b, t) − ΔV̄ˢ are frozen targets from the
 original model (Eq. 12) and t′ is drawn from the paper's prompt pool at every step. The paper sums the
@@ -27,6 +31,8 @@ from typing import Any
 from rrs.store import atomic_write, atomic_write_json
 
 LORA_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+#: ``python -m rrs train --method``: RRS and the four SFT baselines (paper §5.1).
+METHODS = ("rrs", "sft-full", "sft-shallow-mirror", "sft-shallow-parallel", "sft-deep")
 
 
 @dataclass(frozen=True)
@@ -60,8 +66,8 @@ class TuneConfig:
     notes: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.method != "rrs":
-            raise ValueError(f"method {self.method!r} is not implemented by this trainer (only 'rrs')")
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}; choose from {', '.join(METHODS)}")
         if not 0 < self.top_percent <= 100:
             raise ValueError("top_percent must lie in (0, 100]")
         if self.penalty < 0:
@@ -223,7 +229,7 @@ def apply_adapter(model: Any, adapter_dir: str | Path) -> Any:
 @dataclass
 class Sample:
     query: Any
-    target: Any  # torch.Tensor (hidden,)
+    target: Any  # RRS: the frozen target representation (hidden,); SFT: an rrs.sft.SFTTarget
     label: str
 
 
@@ -255,20 +261,49 @@ class RRSTrainer:
         return train, val
 
     def prepare(self) -> dict[str, Any]:
-        """Features and frozen targets from the ORIGINAL model; the probe set; written once per run."""
+        """Targets from the ORIGINAL model (written once per run) and the probe set."""
+        from rrs import data
+
+        self.load_model()
+        train, val = self.pairs()
+        probe_pairs = val[: self.cfg.probe_per_label]
+        probe_items = [p.harmful for p in probe_pairs] + [p.benign for p in probe_pairs]
+        probe = data.to_queries(probe_items, self.cfg.seed)
+        if not self.run.probe.is_file():
+            self._write_probe(probe_items, probe)
+        prepared = self._rrs_samples(train) if self.cfg.method == "rrs" else self._sft_samples(train)
+        return {**prepared, "probe": probe, "probe_items": probe_items, "n_train_pairs": len(train),
+                "n_val_pairs": len(val)}
+
+    def _sft_samples(self, train: Sequence[Any]) -> dict[str, Any]:
+        from rrs import data, sft
+
+        cfg = self.cfg
+        items = sft.training_items(cfg.method, train, cfg.seed)
+        path = self.run.path / "sft_targets.json"
+        if path.is_file():
+            targets = [sft.SFTTarget.from_json(t) for t in json.loads(path.read_text())]
+        else:
+            self.run.write_status(message="generating SFT targets with the original model")
+            targets = sft.build_targets(cfg.method, self._model, items, cfg.modality, cfg.seed)
+            atomic_write_json(path, [t.__dict__ for t in targets])
+        if [t.uid for t in targets] != [it.uid for it in items]:
+            raise ValueError(f"{path} does not match this run's training questions; start a new run folder")
+        with_audio = cfg.modality != "text-only"
+        queries = data.to_queries(items, cfg.seed, with_audio=with_audio, progress=self.progress)
+        return {"samples": [Sample(q, t, t.label) for q, t in zip(queries, targets, strict=True)]}
+
+    def _rrs_samples(self, train: Sequence[Any]) -> dict[str, Any]:
+        """Features and frozen targets f0(d, t) ± ΔV̄ˢ (Eq. 12)."""
         from safetensors.torch import load_file, save_file
 
         from rrs import data
         from rrs.features import SafetyFeatures, compute_features
         from rrs.representations import extract_pairs
 
-        model = self.load_model()
-        train, val = self.pairs()
+        model = self._model
         harmful = data.to_queries([p.harmful for p in train], self.cfg.seed)
         benign = data.to_queries([p.benign for p in train], self.cfg.seed)
-        probe_pairs = val[: self.cfg.probe_per_label]
-        probe_items = [p.harmful for p in probe_pairs] + [p.benign for p in probe_pairs]
-        probe = data.to_queries(probe_items, self.cfg.seed)
         if self.run.targets.is_file() and (self.run.features / "features.json").is_file():
             targets = load_file(self.run.targets)
             features = SafetyFeatures.load(self.run.features)
@@ -281,11 +316,23 @@ class RRSTrainer:
             shift = features.safety_vector
             targets = {"harmful": reps["harmful"] + shift, "benign": reps["benign"] - shift}
             atomic_write(self.run.targets, lambda tmp: save_file({k: v.contiguous() for k, v in targets.items()}, tmp))
-            self._write_probe(probe_items, probe)
         samples = [Sample(q, t, "harmful") for q, t in zip(harmful, targets["harmful"], strict=True)]
         samples += [Sample(q, t, "benign") for q, t in zip(benign, targets["benign"], strict=True)]
-        return {"samples": samples, "probe": probe, "probe_items": probe_items, "features": features,
-                "n_train_pairs": len(train), "n_val_pairs": len(val)}
+        return {"samples": samples, "features": features}
+
+    def batch_loss(self, batch: Sequence[Sample], prompt: str, rng: random.Random) -> Any:
+        """The method's objective on one micro-batch (without the penalty)."""
+        import torch
+
+        model, cfg = self._model, self.cfg
+        queries = [s.query for s in batch]
+        if cfg.method != "rrs":
+            from rrs.sft import sft_loss
+
+            return sft_loss(model, cfg.method, queries, [s.target for s in batch], cfg.modality, prompt, rng)
+        pred = model.last_hidden(queries, cfg.modality, prompt, grad=True).float()
+        target = torch.stack([s.target for s in batch]).to(pred.device)
+        return ((pred - target) ** 2).sum(-1).mean()
 
     def _write_probe(self, items: Sequence[Any], queries: Sequence[Any]) -> None:
         from rrs.speech import save_wav
@@ -390,7 +437,7 @@ class RRSTrainer:
         self.run.write_status(state="running", epoch=start_epoch, step=start_epoch * steps_per_epoch,
                               total_steps=total, message="training", n_samples=len(samples),
                               n_train_pairs=prepared["n_train_pairs"])
-        bar = tqdm(total=total, initial=start_epoch * steps_per_epoch, desc="RRS", disable=not self.progress)
+        bar = tqdm(total=total, initial=start_epoch * steps_per_epoch, desc=cfg.method.upper(), disable=not self.progress)
         steps_run = 0
         for epoch in range(start_epoch + 1, cfg.epochs + 1):
             rng = random.Random(f"{cfg.seed}-{epoch}")
@@ -408,10 +455,7 @@ class RRSTrainer:
                     ids = chunk[micro * cfg.batch_size : (micro + 1) * cfg.batch_size]
                     if not ids:
                         continue
-                    batch = [samples[i] for i in ids]
-                    pred = model.last_hidden([s.query for s in batch], cfg.modality, prompt, grad=True).float()
-                    target = torch.stack([s.target for s in batch]).to(pred.device)
-                    rep_loss = ((pred - target) ** 2).sum(-1).mean()
+                    rep_loss = self.batch_loss([samples[i] for i in ids], prompt, rng)
                     (rep_loss * len(ids) / len(chunk)).backward()
                     rep_total += float(rep_loss.detach()) * len(ids) / len(chunk)
                 penalty = lora_delta_penalty(peft_model)
@@ -420,8 +464,8 @@ class RRSTrainer:
                 torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
                 optimiser.step()
                 row = {"type": "step", "epoch": epoch, "step": (epoch - 1) * steps_per_epoch + step + 1,
-                       "rep_loss": round(rep_total, 4), "penalty": float(f"{float(penalty):.6g}"),
-                       "loss": round(rep_total + cfg.penalty * float(penalty), 4), "prompt": prompt}
+                       "rep_loss": round(rep_total, 4), "penalty": float(f"{float(penalty.detach()):.6g}"),
+                       "loss": round(rep_total + cfg.penalty * float(penalty.detach()), 4), "prompt": prompt}
                 self.run.append_metric(row)
                 bar.update(1)
                 bar.set_postfix(loss=f"{row['loss']:.2f}")

@@ -153,6 +153,18 @@ def test_prompt_with_answer(lalm, queries):
         )
 
 
+def test_prompt_with_answer_prefix_is_masked_and_turn_can_stay_open(lalm, queries):
+    answers, prefixes = ["I'm sorry, I cannot.", "The"], ["Step one is to", ""]
+    batch = lalm.prompt_with_answer(queries, "audio-text", answers, prefixes=prefixes, closes=[True, False])
+    plain = lalm.prompt_with_answer(queries, "audio-text", answers)
+    first = batch["labels"][0]
+    assert decode(lalm, first[first != -100]) == answers[0] + IM_END  # the prefix is not learnt
+    assert "Step one is to" in decode(lalm, batch["input_ids"][0][batch["attention_mask"][0] == 1])
+    second = batch["labels"][1]
+    assert decode(lalm, second[second != -100]) == "The"  # no end-of-turn when closes is False
+    assert int(batch["attention_mask"][0].sum()) > int(plain["attention_mask"][0].sum())
+
+
 # ---- hidden states ------------------------------------------------------------------------------
 @pytest.mark.parametrize("modality", MODALITIES)
 def test_last_hidden_is_what_lm_head_reads(lalm, queries, modality):

@@ -262,14 +262,42 @@ class LALM(ABC):
         return self.model(**inputs, use_cache=False, logits_to_keep=1)
 
     def first_token_logits(
-        self, queries: Sequence[Query], modality: Modality, instruction: str | None = None
+        self, queries: Sequence[Query], modality: Modality, instruction: str | None = None, *, grad: bool = False
     ) -> torch.Tensor:
-        """Logits of the first response token, shape (batch, vocab)."""
+        """Logits of the first response token, shape (batch, vocab); ``grad=True`` keeps the graph."""
         import torch
 
         inputs = self.build_inputs(queries, check_modality(modality), instruction)
-        with torch.no_grad():
+        with torch.set_grad_enabled(grad):
             return self._forward_prompt(inputs).logits[:, -1].float()
+
+    def answer_loss(self, inputs: dict[str, Any]) -> torch.Tensor:
+        """Mean cross-entropy of the labelled tokens of ``prompt_with_answer`` inputs, with the graph kept.
+
+        Only the positions that predict a labelled token go through ``lm_head`` (the final-norm states are
+        captured by a hook), which on CPU is far cheaper than projecting every position onto the vocabulary.
+        """
+        import torch
+
+        inputs = dict(inputs)
+        labels = inputs.pop("labels")
+        got: dict[str, Any] = {}
+
+        def hook(_module: Any, _inputs: Any, output: Any) -> None:
+            got["hidden"] = output[0] if isinstance(output, tuple) else output
+
+        handle = self.final_norm.register_forward_hook(hook)
+        try:
+            self.model(**inputs, use_cache=False, logits_to_keep=1)
+        finally:
+            handle.remove()
+        targets = labels[:, 1:]
+        keep = targets != -100
+        if not bool(keep.any()):
+            raise ValueError("answer_loss: no labelled tokens in the batch")
+        picked = got["hidden"][:, :-1][keep].contiguous()
+        logits = self.lm_head(picked).float()
+        return torch.nn.functional.cross_entropy(logits, targets[keep])
 
     def generate(
         self,

@@ -162,11 +162,13 @@ class SpeechCascadeLALM(LALM):
         answers: Sequence[str],
         instruction: str | None = None,
         closes: Sequence[bool] | None = None,
+        prefixes: Sequence[str] | None = None,
     ) -> dict[str, Any]:
-        """Inputs for teacher forcing: the prompt followed by the answer; labels mask the prompt.
+        """Inputs for teacher forcing: the prompt, an optional prefilled ``prefixes[i]``, then the answer.
 
-        The end-of-turn token follows an answer when ``closes[i]`` (default: always). Right-padded, so
-        the prompt part of each row starts at position 0.
+        Labels mask the prompt and the prefix (-100), so only the answer is learnt. The end-of-turn token
+        follows an answer when ``closes[i]`` (default: always). Right-padded, so the prompt part of each
+        row starts at position 0.
         """
         import torch
 
@@ -182,10 +184,12 @@ class SpeechCascadeLALM(LALM):
             a_ids = self.tokenizer(answer, add_special_tokens=False, return_tensors="pt")["input_ids"][0]
             if closes is None or closes[i]:
                 a_ids = torch.cat([a_ids, torch.tensor([end])])
-            a_ids = a_ids.to(self.device)
-            a_emb = embed(a_ids).to(self.dtype)
-            rows.append(torch.cat([p_emb, a_emb]))
-            labels.append(torch.cat([torch.full((p_emb.shape[0],), -100, device=self.device), a_ids]))
+            prefix = prefixes[i] if prefixes else ""
+            f_ids = self.tokenizer(prefix, add_special_tokens=False, return_tensors="pt")["input_ids"][0]
+            ids = torch.cat([f_ids, a_ids]).to(self.device)
+            rows.append(torch.cat([p_emb, embed(ids).to(self.dtype)]))
+            masked = torch.full((p_emb.shape[0] + f_ids.shape[0],), -100, device=self.device)
+            labels.append(torch.cat([masked, a_ids.to(self.device)]))
         width = max(r.shape[0] for r in rows)
         out_emb = torch.zeros(len(rows), width, rows[0].shape[1], device=self.device, dtype=self.dtype)
         out_mask = torch.zeros(len(rows), width, dtype=torch.long, device=self.device)

@@ -115,9 +115,12 @@ class Qwen2AudioLALM(LALM):
         modality: Modality,
         answers: Sequence[str],
         instruction: str | None = None,
+        closes: Sequence[bool] | None = None,
+        prefixes: Sequence[str] | None = None,
     ) -> dict[str, Any]:
-        """Teacher-forcing inputs: prompt + ``answer<|im_end|>``, right-padded; ``labels`` mask the prompt."""
-        return process_batch_with_answers(self, queries, modality, answers, instruction)
+        """Teacher-forcing inputs: prompt + prefix + ``answer<|im_end|>``, right-padded; ``labels`` mask
+        the prompt and the prefilled prefix. ``closes[i]`` False leaves the turn open (no ``<|im_end|>``)."""
+        return process_batch_with_answers(self, queries, modality, answers, instruction, closes, prefixes)
 
     # ---- loading ------------------------------------------------------------------------------
     @classmethod
@@ -223,9 +226,16 @@ def process_batch(
 
 
 def process_batch_with_answers(
-    lalm: Any, queries: Sequence[Query], modality: Modality, answers: Sequence[str], instruction: str | None
+    lalm: Any,
+    queries: Sequence[Query],
+    modality: Modality,
+    answers: Sequence[str],
+    instruction: str | None,
+    closes: Sequence[bool] | None = None,
+    prefixes: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """Prompt then ``answer + <|im_end|>`` per row, right-padded, with ``labels`` (-100 off the answer)."""
+    """Prompt, prefix, then ``answer + <|im_end|>`` per row, right-padded, with ``labels`` (-100 off the
+    answer: the prompt and the prefilled prefix are not learnt)."""
     import torch
 
     if len(queries) != len(answers):
@@ -234,11 +244,14 @@ def process_batch_with_answers(
         raise ValueError("prompt_with_answer needs at least one query")
     modality = check_modality(modality)
     prompts = lalm.prompt_texts(queries, modality, instruction)
+    if prefixes:
+        prompts = [p + f for p, f in zip(prompts, prefixes, strict=True)]
+    ends = [END_OF_TURN if closes is None or closes[i] else "" for i in range(len(answers))]
     audios = _audio_batch(queries, modality)
     prompt_only = _process(lalm, prompts, audios, padding_side="right")
     full = _process(
         lalm,
-        [p + a + END_OF_TURN for p, a in zip(prompts, answers, strict=True)],
+        [p + a + e for p, a, e in zip(prompts, answers, ends, strict=True)],
         audios,
         padding_side="right",
     )

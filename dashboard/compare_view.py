@@ -1,0 +1,196 @@
+"""Reader, tables and plots of the Compare page. No Streamlit here: plain and testable.
+
+A comparison folder is what ``python -m rrs compare --out DIR`` writes: ``DIR/compare.json`` =
+``{"model", "settings", "methods", "modalities", "cells": {method: {modality: "relative/result.json"}},
+"wall_s": {method: {"train": s | None, "eval": {modality: s}}}, "updated"}``; each cell file is an
+``EvalResult.to_dict()`` JSON. Cells appear one by one while the comparison runs.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import plotly.graph_objects as go
+
+from dashboard.eval_view import MODALITY_ORDER, method_colors
+from dashboard.style import style
+from dashboard.tune_view import check_run_name
+from rrs.evaluation.metrics import EvalResult
+
+COMPARE_FILE = "compare.json"
+#: New comparison jobs go to ``<runs root>/compare/<name>``.
+COMPARE_DIR = "compare"
+SYMBOLS = {"audio-text": "circle", "text-only": "square", "audio-only": "diamond"}
+FORM_DEFAULTS: dict[str, Any] = {"model": "embedded", "limit": 20, "samples": 1,
+                                 "modalities": list(MODALITY_ORDER)}
+
+
+# ---- reading -------------------------------------------------------------------------------------
+def find_comparisons(root: Path) -> list[Path]:
+    """Folders one or two levels under ``root`` holding ``compare.json``, newest first."""
+    found = [p.parent for p in [*root.glob(f"*/{COMPARE_FILE}"), *root.glob(f"*/*/{COMPARE_FILE}")]]
+    return sorted(found, key=lambda p: ((p / COMPARE_FILE).stat().st_mtime, p.name), reverse=True)
+
+
+def _cell_path(folder: Path, meta: dict[str, Any], method: str, modality: str) -> Path | None:
+    rel = (meta.get("cells") or {}).get(method, {}).get(modality)
+    return folder / rel if rel else None
+
+
+def read_comparison(folder: str | Path) -> tuple[dict[str, Any], dict[str, dict[str, EvalResult]]]:
+    """``compare.json`` and the results that exist: ``{method: {modality: EvalResult}}``.
+
+    Cells not written yet, unreadable, or holding another modality's result are left out (see
+    :func:`cell_states`). ``ValueError`` if ``compare.json`` itself cannot be read.
+    """
+    folder = Path(folder)
+    try:
+        meta = json.loads((folder / COMPARE_FILE).read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"cannot read {folder / COMPARE_FILE}: {err}") from err
+    results: dict[str, dict[str, EvalResult]] = {}
+    for method in meta.get("methods") or list(meta.get("cells") or {}):
+        for modality in meta.get("modalities") or MODALITY_ORDER:
+            path = _cell_path(folder, meta, method, modality)
+            if path is None or not path.is_file():
+                continue
+            try:
+                result = EvalResult.from_dict(json.loads(path.read_text()))
+            except (OSError, ValueError, TypeError):
+                continue
+            if result.modality == modality:
+                results.setdefault(method, {})[modality] = result
+    return meta, results
+
+
+def cell_states(folder: Path, meta: dict[str, Any], results: dict[str, dict[str, EvalResult]]) -> dict:
+    """``{(method, modality): "done" | "pending" | "unreadable"}`` over the declared grid."""
+    states = {}
+    for method in meta.get("methods") or []:
+        for modality in meta.get("modalities") or []:
+            path = _cell_path(folder, meta, method, modality)
+            if modality in results.get(method, {}):
+                states[(method, modality)] = "done"
+            else:
+                states[(method, modality)] = "unreadable" if path is not None and path.is_file() else "pending"
+    return states
+
+
+def ordered(meta: dict[str, Any], results: dict[str, dict[str, EvalResult]]) -> dict[str, dict[str, EvalResult]]:
+    """``results`` with the methods in ``compare.json``'s order (methods with no result left out)."""
+    methods = [m for m in meta.get("methods") or [] if m in results]
+    return {m: results[m] for m in [*methods, *[m for m in results if m not in methods]]}
+
+
+def baseline_of(methods: list[str]) -> str:
+    return "vanilla" if "vanilla" in methods else methods[0]
+
+
+# ---- jobs ----------------------------------------------------------------------------------------
+def compare_args(values: dict[str, Any]) -> list[str]:
+    """``python -m rrs compare`` arguments (without ``--out``) for the form's values; ``ValueError`` if bad."""
+    v = {**FORM_DEFAULTS, **values}
+    model = str(v["model"]).strip()
+    if not model:
+        raise ValueError("choose a model")
+    modalities = [m for m in MODALITY_ORDER if m in (v["modalities"] or [])]
+    if not modalities:
+        raise ValueError("choose at least one modality")
+    if int(v["limit"]) < 1 or int(v["samples"]) < 1:
+        raise ValueError("items per set and samples must be at least 1")
+    return ["compare", "--model", model, "--limit", str(int(v["limit"])), "--samples", str(int(v["samples"])),
+            "--modalities", ",".join(modalities)]
+
+
+def default_job_name() -> str:
+    return time.strftime("compare-%Y%m%d-%H%M%S")
+
+
+def job_folder(root: Path, name: str) -> Path:
+    """``<root>/compare/<name>`` for a new job; ``ValueError`` for a bad or taken name."""
+    folder = root / COMPARE_DIR / check_run_name(name)
+    if folder.exists() and any(folder.iterdir()):
+        raise ValueError(f"{folder.name!r} already exists; choose another name")
+    return folder
+
+
+def compare_jobs(root: Path) -> list[Path]:
+    """Comparison jobs started from the page (``<root>/compare/*`` with ``job.json``), newest first."""
+    folders = [p for p in (root / COMPARE_DIR).glob("*") if (p / "job.json").is_file()]
+    return sorted(folders, key=lambda p: ((p / "job.json").stat().st_mtime, p.name), reverse=True)
+
+
+def job_status(folder: Path) -> dict[str, Any]:
+    """``rrs.jobs.job_state``; a job whose process ended with every cell written counts as done."""
+    from rrs.jobs import job_state
+
+    status = job_state(folder)
+    if status["state"] == "died" and (folder / COMPARE_FILE).is_file():
+        try:
+            meta, results = read_comparison(folder)
+        except ValueError:
+            return status
+        if all(s == "done" for s in cell_states(folder, meta, results).values()):
+            status.update(state="done", message="all cells written")
+    return status
+
+
+# ---- tables --------------------------------------------------------------------------------------
+def wall_frame(meta: dict[str, Any]) -> Any:
+    """Seconds per method: training, evaluation per modality, total (``—`` where not recorded)."""
+    import pandas as pd
+
+    modalities = meta.get("modalities") or list(MODALITY_ORDER)
+    rows = []
+    for method in meta.get("methods") or list(meta.get("wall_s") or {}):
+        wall = (meta.get("wall_s") or {}).get(method) or {}
+        evals = wall.get("eval") or {}
+        row = {"Method": method, "Train s": _seconds(wall.get("train"))}
+        row.update({f"Eval {m} s": _seconds(evals.get(m)) for m in modalities})
+        known = [v for v in [wall.get("train"), *evals.values()] if v is not None]
+        row["Total s"] = _seconds(sum(known) if known else None)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["Method", "Train s", *[f"Eval {m} s" for m in modalities], "Total s"])
+
+
+def _seconds(value: float | None) -> str:
+    return "—" if value is None else f"{float(value):,.1f}"
+
+
+def settings_text(meta: dict[str, Any]) -> str:
+    settings = ", ".join(f"{k} {v}" for k, v in (meta.get("settings") or {}).items())
+    updated = meta.get("updated")
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(updated)) if updated else "unknown"
+    return f"Model **{meta.get('model', '?')}** · {settings or 'no settings recorded'} · updated {when}"
+
+
+# ---- figures -------------------------------------------------------------------------------------
+def scatter_figure(results: dict[str, dict[str, EvalResult]], baseline: str = "vanilla") -> go.Figure:
+    """ASR against ORR: one point per method and modality; colour = method, symbol = modality."""
+    colors = method_colors(list(results))
+    fig = go.Figure()
+    for method, per in results.items():
+        points = [(m, r) for m in MODALITY_ORDER if (r := per.get(m)) and r.asr is not None and r.orr is not None]
+        if not points:
+            continue
+        base = method == baseline
+        fig.add_trace(go.Scatter(
+            x=[r.orr for _, r in points], y=[r.asr for _, r in points], name=method, mode="markers+text",
+            text=[method if base else "" for _ in points], textposition="top center",
+            customdata=[m for m, _ in points],
+            marker=dict(color=colors[method], symbol=[SYMBOLS[m] for m, _ in points], size=18 if base else 12,
+                        line=dict(color="#000000", width=2.5 if base else 0.5)),
+            hovertemplate=f"<b>{method}</b> · %{{customdata}}<br>ASR %{{y:.1f}}%<br>ORR %{{x:.1f}}%<extra></extra>"))
+    for modality in MODALITY_ORDER:  # legend entries for the symbols
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=modality, legendgroup="modality",
+                                 marker=dict(color="#B0B0B0", symbol=SYMBOLS[modality], size=10)))
+    fig.add_annotation(x=0, y=0, xref="paper", yref="paper", xanchor="left", yanchor="bottom", showarrow=False,
+                       text="↙ better: fewer harmful answered, fewer benign refused", font=dict(color="#2CA02C"))
+    fig.update_layout(title="ASR vs ORR per method and modality", xaxis_title="ORR % (benign refused) ↓",
+                      yaxis_title="ASR % (harmful answered) ↓", xaxis_range=[-3, 103], yaxis_range=[-3, 103])
+    style(fig, height=460)
+    fig.update_layout(margin=dict(l=10, r=10, t=50, b=10), legend=dict(orientation="v", x=1.02, y=1, yanchor="top"))
+    return fig

@@ -1,0 +1,188 @@
+"""Helpers and plots of the Steer page. No Streamlit here: plain and testable.
+
+Vectors come from ``python -m rrs steer --out FOLDER`` (``steering.json`` + ``vectors.safetensors``, see
+:class:`rrs.steering.SteeringVectors`); the page starts new ones as jobs in ``<runs root>/steer/<name>``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import plotly.graph_objects as go
+
+from dashboard.style import LABEL_COLORS, style
+from dashboard.tune_view import check_layers, check_run_name
+from rrs.steering import CONFIG_FILE, WEIGHTS_FILE
+
+#: New vector jobs go to ``<runs root>/steer/<name>`` (kept out of the Tune page's run list).
+STEER_DIR = "steer"
+MAX_NEW_TOKENS = 32
+GRID_STEPS = 9
+FORM_DEFAULTS: dict[str, Any] = {"model": "embedded", "device": "auto", "pairs": "mirror", "n_pairs": 100,
+                                 "k": 10, "layers": "all", "lam": 1.0, "alpha": 0.1, "modality": "audio-text",
+                                 "seed": 0}
+
+
+# ---- vector folders and jobs ---------------------------------------------------------------------
+def _newest_first(paths: Sequence[Path], marker: str) -> list[Path]:
+    return sorted(paths, key=lambda p: ((p / marker).stat().st_mtime, p.name), reverse=True)
+
+
+def find_vectors(root: Path) -> list[Path]:
+    """Folders (one or two levels under ``root``) holding saved SARSteer vectors, newest first."""
+    found = {p.parent for p in [*root.glob(f"*/{CONFIG_FILE}"), *root.glob(f"*/*/{CONFIG_FILE}")]
+             if (p.parent / WEIGHTS_FILE).is_file()}
+    return _newest_first(list(found), CONFIG_FILE)
+
+
+def vector_label(root: Path, folder: Path) -> str:
+    """``steer/demo · 24 layers · k 10 · embedded`` from ``steering.json``."""
+    try:
+        info = json.loads((folder / CONFIG_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return f"{folder.relative_to(root)} · unreadable"
+    model = info.get("meta", {}).get("model", "?")
+    return f"{folder.relative_to(root)} · {len(info.get('layers', []))} layers · k {info.get('k', '?')} · {model}"
+
+
+def steer_jobs(root: Path) -> list[Path]:
+    """Vector jobs started from the page (folders with ``job.json`` in ``<root>/steer``), newest first."""
+    folder = root / STEER_DIR
+    return _newest_first([p for p in folder.glob("*") if (p / "job.json").is_file()], "job.json") \
+        if folder.is_dir() else []
+
+
+def job_status(folder: Path) -> dict[str, Any]:
+    """``rrs.jobs.job_state``; ``steer`` writes no status file, so an ended job is done iff it saved vectors."""
+    from rrs.jobs import job_state
+
+    status = job_state(folder)
+    if status["state"] == "died":
+        done = (folder / CONFIG_FILE).is_file() and (folder / WEIGHTS_FILE).is_file()
+        status["state"] = "done" if done else "failed"
+        status["message"] = "vectors saved" if done else "the job ended without saving vectors; see the log"
+    return status
+
+
+def steer_args(values: Mapping[str, Any]) -> list[str]:
+    """``python -m rrs steer`` arguments (without ``--out``) for the form's values; ``ValueError`` if bad."""
+    v = {**FORM_DEFAULTS, **values}
+    model = str(v["model"]).strip()
+    if not model:
+        raise ValueError("choose a model")
+    if int(v["n_pairs"]) < 2:
+        raise ValueError("use at least 2 training pairs")
+    return ["steer", "--model", model, "--device", str(v["device"]), "--pairs", str(v["pairs"]).strip() or "mirror",
+            "--n-pairs", str(int(v["n_pairs"])), "--k", str(int(v["k"])), "--layers", check_layers(str(v["layers"])),
+            "--lam", f"{float(v['lam']):g}", "--alpha", f"{float(v['alpha']):g}", "--modality", str(v["modality"]),
+            "--seed", str(int(v["seed"]))]
+
+
+def default_job_name() -> str:
+    return time.strftime("sarsteer-%Y%m%d-%H%M%S")
+
+
+def job_folder(root: Path, name: str) -> Path:
+    """``<root>/steer/<name>`` for a new job; ``ValueError`` for a bad or taken name."""
+    folder = root / STEER_DIR / check_run_name(name)
+    if folder.exists() and any(folder.iterdir()):
+        raise ValueError(f"{folder.name!r} already exists; choose another name")
+    return folder
+
+
+# ---- the loaded vectors --------------------------------------------------------------------------
+def check_fit(vectors: Any, model: Any) -> str | None:
+    """Why ``vectors`` cannot steer ``model`` (hidden size or layers), or ``None``."""
+    if vectors.hidden_size != model.hidden_size:
+        return (f"These vectors have hidden size {vectors.hidden_size}, the loaded model {model.hidden_size}: "
+                f"they were computed on another model ({vectors.meta.get('model', 'unknown')}).")
+    beyond = [i for i in vectors.layers if i >= model.n_layers]
+    if beyond:
+        return f"These vectors steer layers {beyond}, but the loaded model has {model.n_layers} decoder layers."
+    return None
+
+
+def slider_max(alpha: float) -> float:
+    """Upper end of the α slider: five times the vectors' default α, at least 1."""
+    return float(max(1.0, round(5 * abs(alpha), 2)))
+
+
+def alpha_grid(top: float, steps: int = GRID_STEPS) -> list[float]:
+    """``steps`` α values from 0 to ``2 * top``."""
+    return [round(2 * top * i / (steps - 1), 6) for i in range(steps)]
+
+
+# ---- clips ---------------------------------------------------------------------------------------
+@cache
+def _validation() -> tuple[Any, ...]:
+    from rrs.data import mirror_pairs, split_pairs
+
+    return tuple(split_pairs(mirror_pairs(), 0.2, 0)[1])
+
+
+def validation_pairs() -> list[Any]:
+    """The Mirror validation split (never trained on by RRS or SARSteer jobs with seed 0)."""
+    return list(_validation())
+
+
+def pair_label(pair: Any) -> str:
+    text = pair.harmful.prompt
+    return f"{pair.category} · {text[:90]}{'…' if len(text) > 90 else ''}"
+
+
+# ---- model work ----------------------------------------------------------------------------------
+def _instruction(vectors: Any, modality: str) -> str | None:
+    return vectors.config.instruction if modality == "audio-text" else None
+
+
+def generate_both(model: Any, vectors: Any, queries: Sequence[Any], modality: str, alpha: float,
+                  layers: Sequence[int], ablated: bool, max_new_tokens: int = MAX_NEW_TOKENS) -> dict[str, list]:
+    """Greedy answers to ``queries`` without and with steering: ``{"plain": [...], "steered": [...]}``."""
+    from rrs.models.base import GenerationSettings
+    from rrs.steering import steer
+
+    settings = GenerationSettings(max_new_tokens=max_new_tokens, do_sample=False, seed=0)
+    instruction = _instruction(vectors, modality)
+    plain = model.generate(list(queries), modality, instruction, settings)
+    with steer(model, vectors, alpha=alpha, layers=layers, ablated=ablated):
+        steered = model.generate(list(queries), modality, instruction, settings)
+    return {"plain": [r[0] for r in plain], "steered": [r[0] for r in steered]}
+
+
+def is_refusal(text: str) -> bool:
+    from rrs.evaluation.judges import KeywordJudge
+
+    return KeywordJudge().is_refusal(text)
+
+
+def refusal_curve(model: Any, vectors: Any, queries: Mapping[str, Any], modality: str, alphas: Sequence[float],
+                  layers: Sequence[int], ablated: bool) -> dict[str, list[float]]:
+    """First-token refusal probability per α for each labelled query: ``{"alpha": [...], label: [...]}``."""
+    from rrs.steering import first_token_refusal_prob
+
+    curve: dict[str, list[float]] = {"alpha": [float(a) for a in alphas]}
+    for label, query in queries.items():
+        curve[label] = [first_token_refusal_prob(model, [query], vectors, alpha=a, layers=layers, ablated=ablated,
+                                                 modality=modality, instruction=_instruction(vectors, modality))
+                        for a in alphas]
+    return curve
+
+
+def curve_figure(curve: Mapping[str, list[float]], alpha: float) -> go.Figure:
+    """Refusal probability (%) of the harmful and benign clip against α, a dashed line at the current α."""
+    fig = go.Figure()
+    for label in ("harmful", "benign"):
+        if label in curve:
+            fig.add_trace(go.Scatter(x=curve["alpha"], y=[100 * p for p in curve[label]], name=f"{label} clip",
+                                     mode="lines+markers", line=dict(color=LABEL_COLORS[label])))
+    fig.add_vline(x=alpha, line_dash="dash", line_color="#444444", annotation_text=f"α = {alpha:g}")
+    fig.update_layout(title="First-token refusal probability vs α", xaxis_title="α",
+                      yaxis_title="P(refusal opener) %", yaxis_range=[-3, 103])
+    style(fig, height=380)
+    fig.update_layout(margin=dict(l=10, r=10, t=80, b=10), title=dict(y=0.98, yanchor="top"))
+    return fig

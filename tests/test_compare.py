@@ -1,0 +1,84 @@
+"""``rrs compare`` end to end on a tiny random checkpoint: every cell, the tables, and resuming."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rrs import compare
+from rrs.compare import CompareConfig, Comparison, read_results
+
+METHODS = ("vanilla", "sft-shallow-mirror", "rrs", "sarsteer", "steer", "rrs+sarsteer")
+
+
+@pytest.fixture()
+def setup(tmp_path, monkeypatch, tiny_workspace_factory):
+    monkeypatch.setenv("RRS_CACHE", str(tmp_path / "cache"))
+    ws = tiny_workspace_factory(tmp_path)
+    cfg = CompareConfig(
+        model=ws["ckpt"], methods=METHODS, modalities=("audio-text", "text-only"), harmful=ws["harmful"],
+        benign=ws["benign"], limit=2, samples=1, max_new_tokens=4, pairs=ws["pairs"], device="cpu",
+        dtype="float32", steer_pairs=3, steer_k=1, sweep_alphas=(0.5, 2.0), sweep_limit=2,
+        train_overrides={"epochs": 1, "batch_size": 2, "probe_per_label": 1, "lora_r": 2, "lora_alpha": 4,
+                         "val_fraction": 0.5, "lora_layers": None})
+    return cfg, tmp_path / "cmp"
+
+
+def test_compare_fills_every_cell_writes_the_tables_and_resumes(setup, monkeypatch):
+    cfg, out = setup
+    meta = Comparison(cfg, out, progress=False).run()
+    assert meta["finished"]
+    assert {m: sorted(per) for m, per in meta["cells"].items()} == {
+        m: ["audio-text", "text-only"] for m in METHODS}
+    results = read_results(out)
+    assert list(results) == list(METHODS)
+    assert all(r.n_harmful == 2 and r.n_benign == 1 for per in results.values() for r in per.values())
+    table = (out / "table" / "table3.md").read_text()
+    assert all(f"| {m} |" in table for m in METHODS)
+    assert "keyword" in table
+    sweep = json.loads((out / "steer" / "sweep.json").read_text())
+    assert meta["steering"]["alpha"] == sweep["chosen"]["alpha"]
+    assert {r["alpha"] for r in sweep["rows"]} == {0.0, 0.5, 2.0}
+    assert (out / "runs" / "rrs" / "status.json").is_file() and (out / "runs" / "sft-shallow-mirror").is_dir()
+    assert json.loads((out / "runs" / "sft-shallow-mirror" / "config.json").read_text())["method"] == (
+        "sft-shallow-mirror")
+    assert "| rrs+sarsteer |" in (out / "table" / "wall_times.md").read_text()
+    assert "| category |" in (out / "table" / "overrefusal_by_category.md").read_text()
+    # Started again: nothing is recomputed, and a lost cell is the only one redone.
+    calls = []
+    real = compare.Comparison.cell
+
+    def counting(self, method, modality, meta):
+        path = out / "cells" / f"{compare.cell_name(method, modality)}.json"
+        if not path.is_file():
+            calls.append((method, modality))
+        return real(self, method, modality, meta)
+
+    monkeypatch.setattr(compare.Comparison, "cell", counting)
+    monkeypatch.setattr("rrs.tuning.RRSTrainer.train", lambda *a, **k: pytest.fail("retrained"))
+    (out / "cells" / f"{compare.cell_name('rrs+sarsteer', 'text-only')}.json").unlink()
+    Comparison(cfg, out, progress=False).run()
+    assert calls == [("rrs+sarsteer", "text-only")]
+    assert list(read_results(out)) == list(METHODS)
+
+
+def test_compare_refuses_a_folder_with_other_settings(setup):
+    cfg, out = setup
+    small = CompareConfig(**{**cfg.to_json(), "methods": ("vanilla",), "modalities": ("text-only",)})
+    Comparison(small, out, progress=False).run()
+    other = CompareConfig(**{**small.to_json(), "samples": 2})
+    with pytest.raises(ValueError, match="other settings"):
+        Comparison(other, out, progress=False).run()
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="unknown methods"):
+        CompareConfig(methods=("vanilla", "magic"))
+    with pytest.raises(ValueError, match="unknown modalities"):
+        CompareConfig(modalities=("video",))
+    with pytest.raises(ValueError, match="trained method"):
+        CompareConfig(runs={"vanilla": "runs/x"})
+    assert compare.parse_runs(["rrs=runs/demo"]) == {"rrs": "runs/demo"}
+    with pytest.raises(ValueError):
+        compare.parse_runs(["rrs"])
