@@ -172,6 +172,18 @@ def cmd_steer(args: argparse.Namespace) -> int:
         best = pick_default(rows)
         atomic_write_json(out / "sweep.json", {"rows": rows, "chosen": best})
         print(json.dumps({"chosen": best}, indent=1))
+    if args.first_token:
+        from rrs.features import refusal_opener_ids
+        from rrs.steering import first_token_curve
+
+        val = val[: args.sweep_limit]
+        queries = {label: data.to_queries([getattr(p, label) for p in val], args.seed)
+                   for label in ("harmful", "benign")}
+        rows = first_token_curve(model, vectors, queries["harmful"], queries["benign"],
+                                 [float(a) for a in args.first_token.split(",")], refusal_opener_ids(model.tokenizer))
+        atomic_write_json(out / "first_token.json", {"rows": rows, "n_pairs": len(val)})
+        for row in rows:
+            print(json.dumps(row))
     return 0
 
 
@@ -281,6 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--modality", default="audio-text", choices=["audio-text", "text-only", "audio-only"])
     p.add_argument("--sweep", default=None, help="comma-separated α values to evaluate on the validation split")
     p.add_argument("--sweep-limit", type=int, default=40, help="validation pairs used by the sweep")
+    p.add_argument("--first-token", default=None,
+                   help="comma-separated α values: first-token refusal probability of the validation pairs, "
+                        "SARSteer and plain steering (no generation; cheap)")
     p.add_argument("--samples", type=int, default=1)
     p.add_argument("--max-new-tokens", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)

@@ -467,3 +467,23 @@ def first_token_refusal_prob(
             logits = model.first_token_logits(batch, modality, instruction)
             total += float(torch.softmax(logits.float(), dim=-1)[:, ids].sum(dim=-1).sum())
     return total / len(queries)
+
+
+def first_token_curve(
+    model: LALM,
+    vectors: SteeringVectors,
+    harmful: Sequence[Query],
+    benign: Sequence[Query],
+    alphas: Sequence[float],
+    refusal_ids: Sequence[int] | None = None,
+) -> list[dict[str, Any]]:
+    """First-token refusal probability of harmful and benign queries per α, ablated (SARSteer) and plain."""
+    rows = []
+    for alpha in alphas:
+        for ablated in (True, False) if alpha else (True,):
+            row = {"alpha": float(alpha), "ablated": ablated}
+            for label, queries in (("harmful", harmful), ("benign", benign)):
+                row[label] = round(first_token_refusal_prob(model, queries, vectors, alpha, refusal_ids,
+                                                            ablated=ablated), 6)
+            rows.append(row)
+    return rows

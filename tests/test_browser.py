@@ -23,7 +23,8 @@ SHOTS = ROOT / "docs" / "screenshots"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-PAGES = [("Pairs", "Pairs"), ("Features", "Features"), ("Tune", "Tune"), ("Evaluate", "Evaluate")]
+PAGES = [("Pairs", "Pairs"), ("Features", "Features"), ("Tune", "Tune"), ("Evaluate", "Evaluate"), ("Steer", "Steer"),
+         ("Compare", "Compare")]
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow,
               pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed (.ci/run installs it)")]

@@ -227,6 +227,17 @@ def test_first_token_refusal_prob(qwen2_audio, qwen2_vectors):
     assert 0.0 <= strong <= 1.0 and abs(strong - zero) > 1e-6
 
 
+def test_first_token_curve_rows_match_the_single_probabilities(qwen2_audio, qwen2_vectors):
+    from rrs.steering import first_token_curve
+
+    ids = [qwen2_audio.refusal_token_id]
+    rows = first_token_curve(qwen2_audio, qwen2_vectors, HARMFUL, HARMFUL[:1], [0.0, STRONG_ALPHA], ids)
+    assert [(r["alpha"], r["ablated"]) for r in rows] == [(0.0, True), (STRONG_ALPHA, True), (STRONG_ALPHA, False)]
+    plain = first_token_refusal_prob(qwen2_audio, HARMFUL, qwen2_vectors, STRONG_ALPHA, ids, ablated=False)
+    assert rows[2]["harmful"] == pytest.approx(plain, abs=1e-4)
+    assert rows[1]["harmful"] != rows[2]["harmful"]  # the ablation changes the vector
+
+
 # ---- choosing a setting -------------------------------------------------------------------------
 def test_pick_default_maximises_nsi_against_the_baseline():
     rows = [
