@@ -87,6 +87,7 @@ def check_run_name(name: str) -> str:
 FORM_DEFAULTS: dict[str, Any] = {
     "model": "embedded",
     "device": "auto",
+    "method": DEMO_CONFIG.method,
     "pairs": DEMO_CONFIG.pairs,
     "modality": DEMO_CONFIG.modality,
     "top_percent": DEMO_CONFIG.top_percent,
@@ -112,7 +113,7 @@ def train_args(values: dict[str, Any]) -> list[str]:
     if not model:
         raise ValueError("choose a model (embedded, a checkpoint folder, or a cached model id)")
     args = [
-        "train", "--model", model, "--device", str(v["device"]), "--pairs", str(v["pairs"]).strip() or "mirror",
+        "train", "--model", model, "--device", str(v["device"]), "--method", str(v["method"]), "--pairs", str(v["pairs"]).strip() or "mirror",
         "--modality", str(v["modality"]), "--top", f"{float(v['top_percent']):g}",
         "--penalty", f"{float(v['penalty']):g}", "--lora-r", str(int(v["lora_r"])),
         "--lora-alpha", str(int(v["lora_alpha"])), "--lora-dropout", f"{float(v['lora_dropout']):g}",

@@ -12,6 +12,7 @@ import streamlit as st
 
 from dashboard import tune_view as view
 from rrs import jobs, projection
+from rrs.tuning import METHODS
 
 ss = st.session_state
 MAP_METHODS = projection.METHODS
@@ -54,12 +55,15 @@ runs = jobs.list_runs(root)
 _form_defaults()
 with st.expander("New run", expanded=not runs, icon="🛠️"):
     with st.form("tune_form", border=False):
-        c = st.columns(3)
+        c = st.columns(4)
         c[0].text_input("Run name", key="tune_name", help="The run's folder under the runs directory.")
         c[1].text_input("Model", key="tune_model",
                         help="embedded, embedded-smol, a checkpoint folder, or a model id in the local HF cache. "
                              "Defaults to the model loaded on the Model page.")
-        c[2].selectbox("Device", ["auto", "cpu", "cuda"], key="tune_device")
+        c[2].selectbox("Method", METHODS, key="tune_method",
+                       help="RRS, or one of the paper's SFT baselines (same LoRA, penalty and run directory). "
+                            "Top-m% only matters for RRS.")
+        c[3].selectbox("Device", ["auto", "cpu", "cuda"], key="tune_device")
         c = st.columns(4)
         c[0].text_input("Pairs", key="tune_pairs", help="'mirror' or a CSV/JSONL file (harmful, benign, category)")
         c[1].number_input("Pairs per category", min_value=0, max_value=10_000, step=1, key="tune_pairs_per_category",

@@ -167,8 +167,9 @@ def cmd_steer(args: argparse.Namespace) -> int:
             data.to_queries(items, args.seed), items, strict=True)]
             for label, items in (("harmful", [p.harmful for p in val]), ("benign", [p.benign for p in val]))}
         settings = EvalConfig(modality=args.modality, samples=args.samples, max_new_tokens=args.max_new_tokens)
-        rows = sweep(model, vectors, wrap["harmful"], wrap["benign"], alphas, judge=get_judge("keyword"),
-                     settings=settings, records_dir=out / "sweep_records", progress=True)
+        layer_sets = [_layers(spec.strip()) for spec in args.sweep_layers.split(";") if spec.strip()]
+        rows = sweep(model, vectors, wrap["harmful"], wrap["benign"], alphas, layer_sets=layer_sets or [None],
+                     judge=get_judge("keyword"), settings=settings, records_dir=out / "sweep_records", progress=True)
         best = pick_default(rows)
         atomic_write_json(out / "sweep.json", {"rows": rows, "chosen": best})
         print(json.dumps({"chosen": best}, indent=1))
@@ -292,6 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha", type=float, default=0.1, help="default steering strength α")
     p.add_argument("--modality", default="audio-text", choices=["audio-text", "text-only", "audio-only"])
     p.add_argument("--sweep", default=None, help="comma-separated α values to evaluate on the validation split")
+    p.add_argument("--sweep-layers", default="all",
+                   help="layer sets the sweep tries with every α, separated by ';', e.g. 'all;12-23;18-23'")
     p.add_argument("--sweep-limit", type=int, default=40, help="validation pairs used by the sweep")
     p.add_argument("--first-token", default=None,
                    help="comma-separated α values: first-token refusal probability of the validation pairs, "

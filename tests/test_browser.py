@@ -20,6 +20,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "docs" / "screenshots"
+COMPARISON = ROOT / "docs" / "results" / "compare-embedded"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -39,7 +40,10 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     port = _free_port()
-    env = {**os.environ, "RRS_RUNS": str(tmp_path_factory.mktemp("runs"))}
+    runs = tmp_path_factory.mktemp("runs")
+    if COMPARISON.is_dir():  # the committed comparison of the embedded model, for the Compare page
+        shutil.copytree(COMPARISON, runs / "compare" / "embedded")
+    env = {**os.environ, "RRS_RUNS": str(runs)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"), "--server.headless", "true",
          "--server.port", str(port), "--browser.gatherUsageStats", "false"],

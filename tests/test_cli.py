@@ -49,6 +49,23 @@ def test_features_train_eval_report(setup):
     assert (tmp / "report" / "table3.tex").is_file()
 
 
+def test_steer_sweeps_alpha_and_layer_sets_and_eval_applies_the_vectors(setup):
+    tmp, ckpt, pairs, harmful, benign = setup
+    out = tmp / "steer"
+    assert main(["steer", "--model", ckpt, "--pairs", pairs, "--n-pairs", "3", "--k", "1", "--sweep", "0.5",
+                 "--sweep-layers", "all;1", "--sweep-limit", "1", "--max-new-tokens", "3",
+                 "--first-token", "0,2", "--out", str(out)]) == 0
+    rows = json.loads((out / "sweep.json").read_text())["rows"]
+    assert [(r["alpha"], r["layers"]) for r in rows] == [(0.0, []), (0.5, [0, 1]), (0.5, [1])]
+    curve = json.loads((out / "first_token.json").read_text())["rows"]
+    assert [(r["alpha"], r["ablated"]) for r in curve] == [(0.0, True), (2.0, True), (2.0, False)]
+    assert all(0 <= r["harmful"] <= 1 and 0 <= r["benign"] <= 1 for r in curve)
+    result = tmp / "steered.json"
+    assert main(["eval", "--model", ckpt, "--steer", str(out), "--alpha", "2", "--harmful", harmful, "--benign",
+                 benign, "--samples", "1", "--max-new-tokens", "3", "--out", str(result)]) == 0
+    assert json.loads(result.read_text())["method"] == "sarsteer"
+
+
 def test_missing_model_and_bad_file_give_clear_errors(setup, capsys):
     tmp, ckpt, pairs, harmful, benign = setup
     assert main(["features", "--model", str(tmp / "nope"), "--pairs", pairs, "--out", str(tmp / "f")]) == 2

@@ -85,6 +85,8 @@ def test_tune_form_launches_a_job_and_the_page_shows_curves_and_map(dirs, tiny):
     at.run()
     _ok(at)
     assert at.text_input(key="tune_model").value == tiny["ckpt"]
+    assert at.selectbox(key="tune_method").value == "rrs"
+    assert "sft-shallow-parallel" in at.selectbox(key="tune_method").options
     at.text_input(key="tune_name").set_value("tiny-run")
     at.text_input(key="tune_pairs").set_value(tiny["pairs"])
     at.text_input(key="tune_layers").set_value("all")
@@ -279,6 +281,9 @@ def test_train_args_from_form_values():
     assert args[args.index("--lora-layers") + 1] == "0-1" and args[args.index("--lr") + 1] == "0.001"
     assert "--pairs-per-category" not in args
     assert "--pairs-per-category" in tune_view.train_args({"pairs_per_category": 8})
+    assert args[args.index("--method") + 1] == "rrs"
+    sft = tune_view.train_args({"method": "sft-deep"})
+    assert sft[sft.index("--method") + 1] == "sft-deep"
     for bad in ("sixteen", "5-3", "1,,2"):
         with pytest.raises(ValueError):
             tune_view.train_args({"layers": bad})
