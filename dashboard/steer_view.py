@@ -113,8 +113,8 @@ def slider_max(alpha: float) -> float:
 
 
 def alpha_grid(top: float, steps: int = GRID_STEPS) -> list[float]:
-    """``steps`` α values from 0 to ``2 * top``."""
-    return [round(2 * top * i / (steps - 1), 6) for i in range(steps)]
+    """0, then ``steps - 1`` α values doubling up to ``2 * top`` (useful α often sits far below the top)."""
+    return [0.0] + [round(2 * top / 2 ** (steps - 2 - i), 6) for i in range(steps - 1)]
 
 
 # ---- clips ---------------------------------------------------------------------------------------

@@ -189,7 +189,7 @@ def test_steer_helpers():
     for bad in ({"model": " "}, {"layers": "top"}, {"n_pairs": 1}):
         with pytest.raises(ValueError):
             steer_view.steer_args(bad)
-    assert steer_view.alpha_grid(1.0, 5) == [0.0, 0.5, 1.0, 1.5, 2.0]
+    assert steer_view.alpha_grid(1.0, 5) == [0.0, 0.25, 0.5, 1.0, 2.0]
     assert steer_view.slider_max(0.1) == 1.0 and steer_view.slider_max(4.0) == 20.0
 
 
