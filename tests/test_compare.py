@@ -25,6 +25,7 @@ def setup(tmp_path, monkeypatch, tiny_workspace_factory):
     return cfg, tmp_path / "cmp"
 
 
+@pytest.mark.slow
 def test_compare_fills_every_cell_writes_the_tables_and_resumes(setup, monkeypatch):
     cfg, out = setup
     meta = Comparison(cfg, out, progress=False).run()
