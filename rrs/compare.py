@@ -260,7 +260,7 @@ class Comparison:
         self.out.mkdir(parents=True, exist_ok=True)
         meta = self._meta()
         self._save(meta)
-        for method in self.cfg.methods:
+        for method in self.execution_order():
             trained = method.split("+")[0]
             if trained in TRAINED:
                 self.train(trained, meta)
@@ -272,6 +272,16 @@ class Comparison:
         meta["finished"] = True
         self._save(meta)
         return meta
+
+    def execution_order(self) -> list[str]:
+        """Methods that need no new training first, so a comparison cut short still has them all."""
+        def needs_training(method: str) -> bool:
+            trained = method.split("+")[0]
+            return trained in TRAINED and RunDir(self.run_dir(trained)).read_status().get("state") != "done"
+
+        from rrs.tuning import RunDir
+
+        return sorted(self.cfg.methods, key=needs_training)  # stable: table order within each group
 
     def write_tables(self, meta: dict[str, Any]) -> None:
         results = read_results(self.out, meta)

@@ -73,6 +73,12 @@ def test_compare_refuses_a_folder_with_other_settings(setup):
         Comparison(other, out, progress=False).run()
 
 
+def test_methods_that_need_no_training_run_first(tmp_path):
+    order = Comparison(CompareConfig(), tmp_path / "new").execution_order()
+    assert order == ["vanilla", "sarsteer", "steer", "sft-full", "sft-shallow-mirror", "sft-shallow-parallel",
+                     "sft-deep", "rrs", "rrs+sarsteer"]
+
+
 def test_config_validation():
     with pytest.raises(ValueError, match="unknown methods"):
         CompareConfig(methods=("vanilla", "magic"))
