@@ -195,7 +195,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         model=args.model, methods=tuple(_csv(args.methods)), modalities=tuple(_csv(args.modalities)),
         harmful=args.harmful, benign=args.benign, limit=args.limit or None, samples=args.samples,
         max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, judge=args.judge, seed=args.seed,
-        demo=not args.paper_config, runs=parse_runs(args.run), steer_pairs=args.steer_pairs, steer_k=args.k,
+        demo=not args.paper_config, runs=parse_runs(args.run),
+        train_overrides={"epochs": args.train_epochs} if args.train_epochs else {}, steer_pairs=args.steer_pairs, steer_k=args.k,
         steer_alpha=args.alpha, sweep_alphas=tuple(float(a) for a in _csv(args.sweep)),
         sweep_limit=args.sweep_limit, device=args.device, dtype=args.dtype)
     meta = run_comparison(cfg, args.out)
@@ -321,6 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--paper-config", action="store_true",
                    help="train with the paper's settings (10 epochs, all pairs) instead of the CPU demo config")
+    p.add_argument("--train-epochs", type=int, default=None,
+                   help="epochs of the methods trained here (default: the demo config's 4)")
     p.add_argument("--run", action="append", default=[], metavar="METHOD=DIR",
                    help="reuse a finished run directory for a trained method (repeatable)")
     p.add_argument("--steer-pairs", type=int, default=100, help="Mirror training pairs for the SARSteer vectors")
