@@ -146,7 +146,7 @@ def cmd_steer(args: argparse.Namespace) -> int:
     from rrs.evaluation.judges import get_judge
     from rrs.evaluation.metrics import EvalConfig, EvalItem
     from rrs.models.loader import load_model
-    from rrs.steering import SteeringConfig, compute_vectors, pick_default, sweep
+    from rrs.steering import SteeringConfig, SteeringVectors, compute_vectors, pick_default, sweep
     from rrs.store import atomic_write_json
 
     model = load_model(args.model, args.device, args.dtype)
@@ -154,12 +154,16 @@ def cmd_steer(args: argparse.Namespace) -> int:
     train = train[: args.n_pairs] if args.n_pairs else train
     cfg = SteeringConfig(layers=tuple(_layers(args.layers)) if _layers(args.layers) else None, k=args.k,
                          lam=args.lam, alpha=args.alpha, modality=args.modality)
-    harmful = data.to_queries([p.harmful for p in train], args.seed)
-    benign = data.to_queries([p.benign for p in train], args.seed)
-    vectors = compute_vectors(model, harmful, benign, cfg)
     out = Path(args.out)
-    vectors.save(out)
-    print(f"saved SARSteer vectors for {len(vectors.layers)} layers to {out}")
+    if args.vectors:
+        vectors = SteeringVectors.load(args.vectors)
+        print(f"using the SARSteer vectors in {args.vectors} ({len(vectors.layers)} layers)")
+    else:
+        harmful = data.to_queries([p.harmful for p in train], args.seed)
+        benign = data.to_queries([p.benign for p in train], args.seed)
+        vectors = compute_vectors(model, harmful, benign, cfg)
+        vectors.save(out)
+        print(f"saved SARSteer vectors for {len(vectors.layers)} layers to {out}")
     if args.sweep:
         alphas = [float(a) for a in args.sweep.split(",")]
         val = val[: args.sweep_limit]
@@ -297,6 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sweep-layers", default="all",
                    help="layer sets the sweep tries with every α, separated by ';', e.g. 'all;12-23;18-23'")
     p.add_argument("--sweep-limit", type=int, default=40, help="validation pairs used by the sweep")
+    p.add_argument("--vectors", default=None,
+                   help="use saved vectors (a folder from an earlier steer or compare run) instead of computing")
     p.add_argument("--first-token", default=None,
                    help="comma-separated α values: first-token refusal probability of the validation pairs, "
                         "SARSteer and plain steering (no generation; cheap)")

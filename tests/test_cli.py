@@ -64,6 +64,11 @@ def test_steer_sweeps_alpha_and_layer_sets_and_eval_applies_the_vectors(setup):
     assert main(["eval", "--model", ckpt, "--steer", str(out), "--alpha", "2", "--harmful", harmful, "--benign",
                  benign, "--samples", "1", "--max-new-tokens", "3", "--out", str(result)]) == 0
     assert json.loads(result.read_text())["method"] == "sarsteer"
+    again = tmp / "again"
+    assert main(["steer", "--model", ckpt, "--pairs", pairs, "--vectors", str(out), "--sweep-limit", "1",
+                 "--first-token", "2", "--out", str(again)]) == 0
+    assert not (again / "steering.json").exists()  # the saved vectors were used, not recomputed
+    assert json.loads((again / "first_token.json").read_text())["rows"][0] == curve[1]
 
 
 def test_missing_model_and_bad_file_give_clear_errors(setup, capsys):
