@@ -18,6 +18,7 @@ import plotly.graph_objects as go
 from dashboard.eval_view import MODALITY_ORDER, method_colors
 from dashboard.style import style
 from dashboard.tune_view import check_run_name
+from rrs.compare import read_results
 from rrs.evaluation.metrics import EvalResult
 
 COMPARE_FILE = "compare.json"
@@ -51,19 +52,7 @@ def read_comparison(folder: str | Path) -> tuple[dict[str, Any], dict[str, dict[
         meta = json.loads((folder / COMPARE_FILE).read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise ValueError(f"cannot read {folder / COMPARE_FILE}: {err}") from err
-    results: dict[str, dict[str, EvalResult]] = {}
-    for method in meta.get("methods") or list(meta.get("cells") or {}):
-        for modality in meta.get("modalities") or MODALITY_ORDER:
-            path = _cell_path(folder, meta, method, modality)
-            if path is None or not path.is_file():
-                continue
-            try:
-                result = EvalResult.from_dict(json.loads(path.read_text()))
-            except (OSError, ValueError, TypeError):
-                continue
-            if result.modality == modality:
-                results.setdefault(method, {})[modality] = result
-    return meta, results
+    return meta, read_results(folder, meta)
 
 
 def cell_states(folder: Path, meta: dict[str, Any], results: dict[str, dict[str, EvalResult]]) -> dict:

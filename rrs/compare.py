@@ -297,17 +297,29 @@ class Comparison:
 
 
 def read_results(out: str | Path, meta: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
-    """``{method: {modality: EvalResult}}`` of the finished cells, in the comparison's method order."""
+    """``{method: {modality: EvalResult}}`` of the finished cells, in the comparison's method order.
+
+    Cells not written yet, unreadable, or holding another modality's result are left out.
+    """
     from rrs.evaluation.metrics import EvalResult
 
     out = Path(out)
     meta = meta or json.loads((out / "compare.json").read_text())
+    cells = meta.get("cells") or {}
     results: dict[str, dict[str, Any]] = {}
-    for method in meta["methods"]:
-        for modality, rel in meta["cells"].get(method, {}).items():
-            payload = json.loads((out / rel).read_text())
-            payload.pop("method", None)
-            results.setdefault(method, {})[modality] = EvalResult.from_dict(payload)
+    for method in meta.get("methods") or list(cells):
+        for modality in meta.get("modalities") or MODALITIES:
+            rel = cells.get(method, {}).get(modality)
+            if not rel:
+                continue
+            try:
+                payload = json.loads((out / rel).read_text())
+                payload.pop("method", None)
+                result = EvalResult.from_dict(payload)
+            except (OSError, ValueError, TypeError, KeyError, AttributeError):
+                continue
+            if result.modality == modality:
+                results.setdefault(method, {})[modality] = result
     return results
 
 
