@@ -174,7 +174,7 @@ def cmd_steer(args: argparse.Namespace) -> int:
         layer_sets = [_layers(spec.strip()) for spec in args.sweep_layers.split(";") if spec.strip()]
         rows = sweep(model, vectors, wrap["harmful"], wrap["benign"], alphas, layer_sets=layer_sets or [None],
                      judge=get_judge("keyword"), settings=settings, records_dir=out / "sweep_records", progress=True)
-        best = pick_default(rows)
+        best = pick_default(rows, args.max_orr_rise)
         atomic_write_json(out / "sweep.json", {"rows": rows, "chosen": best})
         print(json.dumps({"chosen": best}, indent=1))
     if args.first_token:
@@ -202,7 +202,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         demo=not args.paper_config, runs=parse_runs(args.run),
         train_overrides={"epochs": args.train_epochs} if args.train_epochs else {}, steer_pairs=args.steer_pairs, steer_k=args.k,
         steer_alpha=args.alpha, sweep_alphas=tuple(float(a) for a in _csv(args.sweep)),
-        sweep_limit=args.sweep_limit, device=args.device, dtype=args.dtype)
+        sweep_limit=args.sweep_limit, max_orr_rise=args.max_orr_rise, device=args.device, dtype=args.dtype)
     meta = run_comparison(cfg, args.out)
     print((Path(args.out) / "table" / "table3.md").read_text())
     print(f"{len([c for per in meta['cells'].values() for c in per])} cells in {args.out}")
@@ -298,6 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha", type=float, default=0.1, help="default steering strength α")
     p.add_argument("--modality", default="audio-text", choices=["audio-text", "text-only", "audio-only"])
     p.add_argument("--sweep", default=None, help="comma-separated α values to evaluate on the validation split")
+    p.add_argument("--max-orr-rise", type=float, default=None,
+                   help="the sweep only picks settings whose ORR rises by at most this many points")
     p.add_argument("--sweep-layers", default="all",
                    help="layer sets the sweep tries with every α, separated by ';', e.g. 'all;12-23;18-23'")
     p.add_argument("--sweep-limit", type=int, default=40, help="validation pairs used by the sweep")
@@ -336,6 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=10, help="rank of SARSteer's benign subspace")
     p.add_argument("--alpha", type=float, default=None, help="fixed steering α (default: sweep and pick by NSI)")
     p.add_argument("--sweep", default="0.05,0.1,0.2,0.4", help="α values of the sweep")
+    p.add_argument("--max-orr-rise", type=float, default=None,
+                   help="the α sweep only picks settings whose ORR rises by at most this many points")
     p.add_argument("--sweep-limit", type=int, default=24,
                    help="Mirror validation pairs after the evaluated ones, used by the sweep")
     p.add_argument("--out", required=True, help="the comparison folder")

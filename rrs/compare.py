@@ -63,6 +63,8 @@ class CompareConfig:
     steer_alpha: float | None = None
     sweep_alphas: tuple[float, ...] = (0.05, 0.1, 0.2, 0.4)
     sweep_limit: int = 24
+    #: The sweep only picks an α whose ORR rises by at most this many points (None: best NSI, unconstrained).
+    max_orr_rise: float | None = None
     device: str = "auto"
     dtype: str = "auto"
 
@@ -181,7 +183,7 @@ class Comparison:
             rows = sweep(model, vectors, wrap["harmful"], wrap["benign"], list(self.cfg.sweep_alphas),
                          judge=get_judge("keyword"), settings=settings, records_dir=folder / "sweep_records",
                          progress=self.progress)
-            chosen = pick_default(rows)
+            chosen = pick_default(rows, self.cfg.max_orr_rise)
             atomic_write_json(folder / "sweep.json", {"rows": rows, "chosen": chosen})
             alpha = float(chosen["alpha"])
         meta["steering"] = {"folder": "steer", "alpha": alpha, "sweep": chosen is not None,

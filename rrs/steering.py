@@ -416,11 +416,15 @@ def _nsi(base: dict[str, Any], row: dict[str, Any]) -> float | None:
     return (base["asr"] - row["asr"]) - (row["orr"] - base["orr"])
 
 
-def pick_default(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def pick_default(rows: Sequence[dict[str, Any]], max_orr_rise: float | None = None) -> dict[str, Any]:
     """The row with the best NSI = (ASR_0 - ASR) - (ORR - ORR_0) against the alpha = 0 row.
 
     The alpha = 0 row (NSI 0) is a candidate too, so no steering is chosen when nothing helps. Ties go to the
     lower ORR, then the smaller |alpha|, then fewer layers. Returns a copy of the row with ``nsi`` set.
+
+    NSI alone can favour refusing everything when the baseline already refuses many benign queries (a rise
+    of ORR from 80 to 100 costs only 20 points). ``max_orr_rise`` (in points) drops the rows whose ORR rises
+    by more than that before choosing.
     """
     base = next((r for r in rows if float(r["alpha"]) == 0.0), None)
     if base is None:
@@ -428,8 +432,11 @@ def pick_default(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     scored = []
     for row in rows:
         value = _nsi(base, row)
-        if value is not None:
-            scored.append({**row, "nsi": value})
+        if value is None:
+            continue
+        if max_orr_rise is not None and row["orr"] - base["orr"] > max_orr_rise and row is not base:
+            continue
+        scored.append({**row, "nsi": value})
     if not scored:
         raise ValueError("pick_default needs rows with both ASR and ORR")
     return min(scored, key=lambda r: (-r["nsi"], r["orr"], abs(float(r["alpha"])), len(r.get("layers") or [])))

@@ -251,6 +251,9 @@ def test_pick_default_maximises_nsi_against_the_baseline():
     assert (best["alpha"], best["layers"], best["nsi"]) == (0.3, [1], 20.0)
     worse = [rows[0], {"alpha": 1.0, "layers": [0], "asr": 39.0, "orr": 10.0}]
     assert pick_default(worse)["alpha"] == 0.0  # steering that hurts is not picked
+    # With ORR allowed to rise by at most 2 points, only alpha 0.1 (ORR unchanged) qualifies.
+    assert pick_default(rows, max_orr_rise=2.0)["alpha"] == 0.1
+    assert pick_default(rows[:1] + rows[2:], max_orr_rise=2.0)["alpha"] == 0.0
     with pytest.raises(ValueError):
         pick_default(rows[1:])
 
