@@ -92,13 +92,20 @@ def job_state(run_dir: str | Path) -> dict[str, Any]:
     return merged
 
 
-def stop_job(run_dir: str | Path) -> bool:
-    """Ask a running job to stop (SIGINT: it records ``stopped`` and can be resumed)."""
+def stop_job(run_dir: str | Path, force: bool = False) -> bool:
+    """Ask a running job to stop (SIGINT: it records ``stopped`` and can be resumed).
+
+    ``force`` kills the job's process group at once (SIGKILL): for a job that ignores the request. Finished
+    epochs stay on disk and a forced job shows as ``died``, resumable like any other.
+    """
     status = job_state(run_dir)
     pid = status.get("pid")
     if not pid or status["state"] not in ACTIVE_STATES:
         return False
-    os.killpg(os.getpgid(int(pid)), signal.SIGINT)
+    try:
+        os.killpg(os.getpgid(int(pid)), signal.SIGKILL if force else signal.SIGINT)
+    except ProcessLookupError:
+        return False
     return True
 
 

@@ -201,10 +201,12 @@ def test_stop_and_resume_buttons(dirs, tiny):
 
 
 def _stop(run: Path) -> None:
-    """Stop a job this test started; wait until its process is gone."""
+    """Stop a job this test started and wait until its process is gone (killed if it does not listen)."""
     start = time.time()
     while time.time() - start < 120:
-        if not tune_view.stop_run(run) and tune_view.current_status(run)["state"] not in tune_view.ACTIVE_STATES:
+        force = time.time() - start > 60
+        if not jobs.stop_job(run, force=force) and tune_view.current_status(run)["state"] not in (
+                tune_view.ACTIVE_STATES):
             return
         time.sleep(2.0)
     raise AssertionError(f"could not stop the job in {run}")

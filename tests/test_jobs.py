@@ -40,3 +40,20 @@ def test_job_state_reports_died_and_relaunched_jobs(tmp_path):
     finally:
         live.kill()
         live.wait()
+
+
+def test_force_stop_kills_a_job_that_ignores_the_request(tmp_path):
+    code = "import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); time.sleep(60)"
+    stubborn = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    try:
+        (tmp_path / "job.json").write_text(json.dumps({"pid": stubborn.pid, "started": time.time()}))
+        time.sleep(0.5)
+        assert stop_job(tmp_path) is True  # SIGINT: ignored
+        time.sleep(0.5)
+        assert stubborn.poll() is None
+        assert stop_job(tmp_path, force=True) is True
+        assert stubborn.wait(timeout=10) != 0
+        assert job_state(tmp_path)["state"] not in ("starting", "running")
+    finally:
+        if stubborn.poll() is None:
+            stubborn.kill()
