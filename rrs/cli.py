@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -354,6 +356,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # A job started from a non-interactive shell's background (nohup ... &, a service) inherits SIGINT
+    # ignored, and Python then never raises KeyboardInterrupt: restore it so that Stop always works.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
