@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 
 from dashboard.eval_view import MODALITY_ORDER, method_colors
 from dashboard.style import style
-from dashboard.tune_view import check_run_name
+from dashboard.tune_view import new_job_folder
 from rrs.compare import read_results
 from rrs.evaluation.metrics import EvalResult
 
@@ -100,10 +100,7 @@ def default_job_name() -> str:
 
 def job_folder(root: Path, name: str) -> Path:
     """``<root>/compare/<name>`` for a new job; ``ValueError`` for a bad or taken name."""
-    folder = root / COMPARE_DIR / check_run_name(name)
-    if folder.exists() and any(folder.iterdir()):
-        raise ValueError(f"{folder.name!r} already exists; choose another name")
-    return folder
+    return new_job_folder(root / COMPARE_DIR, name)
 
 
 def compare_jobs(root: Path) -> list[Path]:

@@ -16,7 +16,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from dashboard.style import LABEL_COLORS, style
-from dashboard.tune_view import check_layers, check_run_name
+from dashboard.tune_view import check_layers, new_job_folder
 from rrs.steering import CONFIG_FILE, WEIGHTS_FILE
 
 #: New vector jobs go to ``<runs root>/steer/<name>`` (kept out of the Tune page's run list).
@@ -89,10 +89,7 @@ def default_job_name() -> str:
 
 def job_folder(root: Path, name: str) -> Path:
     """``<root>/steer/<name>`` for a new job; ``ValueError`` for a bad or taken name."""
-    folder = root / STEER_DIR / check_run_name(name)
-    if folder.exists() and any(folder.iterdir()):
-        raise ValueError(f"{folder.name!r} already exists; choose another name")
-    return folder
+    return new_job_folder(root / STEER_DIR, name)
 
 
 # ---- the loaded vectors --------------------------------------------------------------------------

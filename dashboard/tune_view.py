@@ -10,6 +10,7 @@ import re
 import textwrap
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -81,6 +82,14 @@ def check_run_name(name: str) -> str:
     if not _NAME.fullmatch(name) or name == "evals":
         raise ValueError(f"run name {name!r}: use letters, digits, '.', '_' or '-' (at most 80, not 'evals')")
     return name
+
+
+def new_job_folder(parent: Path, name: str) -> Path:
+    """``parent/<name>`` for a new job; ``ValueError`` for a bad name or one that is taken."""
+    folder = parent / check_run_name(name)
+    if folder.exists() and any(folder.iterdir()):
+        raise ValueError(f"{folder.name!r} already exists; choose another name")
+    return folder
 
 
 #: Form defaults: the CPU demo configuration (rrs.tuning.DEMO_CONFIG).
