@@ -21,3 +21,10 @@ def current_model() -> Any | None:
     if key is None:
         return None
     return load_shared_model(*key)
+
+
+def show_flash(key: str) -> None:
+    """Show, once, the ``(kind, text)`` message a form callback left in ``st.session_state[key]``."""
+    flash = st.session_state.pop(key, None)
+    if flash:
+        (st.error if flash[0] == "error" else st.success)(flash[1])

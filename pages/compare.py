@@ -12,6 +12,7 @@ import streamlit as st
 
 from dashboard import compare_view as view
 from dashboard.eval_view import MODALITY_ORDER, category_figure, table3_frame
+from dashboard.state import show_flash
 from dashboard.tune_view import ACTIVE_STATES, STATE_ICONS, stop_run
 from rrs import jobs
 from rrs.evaluation.report import category_rows, table_rows
@@ -61,9 +62,7 @@ with st.expander("New comparison", expanded=not view.find_comparisons(root), ico
         c[2].multiselect("Modalities", MODALITY_ORDER, key="compare_modalities")
         st.form_submit_button("Start comparison", type="primary", on_click=_launch, key="compare_submit")
 
-flash = ss.pop("compare_flash", None)
-if flash:
-    (st.error if flash[0] == "error" else st.success)(flash[1])
+show_flash("compare_flash")
 
 
 def _jobs() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import eval_view as view
+from dashboard.state import show_flash
 from dashboard.tune_view import ACTIVE_STATES, RESUMABLE_STATES, STATE_ICONS, current_status, stop_run
 from rrs import eval_jobs, jobs
 from rrs.evaluation.report import category_rows, table_rows
@@ -89,9 +90,7 @@ with st.expander("New evaluation", expanded=not results, icon="🧪"):
         c[3].text_input("Job name", key="eval_name", placeholder="automatic")
         st.form_submit_button("Start evaluation", type="primary", on_click=_launch, key="eval_submit")
 
-flash = ss.pop("eval_flash", None)
-if flash:
-    (st.error if flash[0] == "error" else st.success)(flash[1])
+show_flash("eval_flash")
 
 
 # ---- jobs ----------------------------------------------------------------------------------------

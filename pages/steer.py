@@ -11,7 +11,7 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard import steer_view as view
-from dashboard.state import current_model
+from dashboard.state import current_model, show_flash
 from dashboard.style import LABEL_COLORS
 from dashboard.tune_view import ACTIVE_STATES, STATE_ICONS, stop_run
 from rrs import analysis, jobs
@@ -75,9 +75,7 @@ with st.expander("Compute SARSteer vectors", expanded=not view.find_vectors(root
         c[3].number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="steer_seed")
         st.form_submit_button("Compute vectors", type="primary", on_click=_launch, key="steer_submit")
 
-flash = ss.pop("steer_flash", None)
-if flash:
-    (st.error if flash[0] == "error" else st.success)(flash[1])
+show_flash("steer_flash")
 
 
 def _jobs() -> None:

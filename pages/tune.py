@@ -11,6 +11,7 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard import tune_view as view
+from dashboard.state import show_flash
 from rrs import jobs, projection
 from rrs.tuning import METHODS
 
@@ -88,9 +89,7 @@ with st.expander("New run", expanded=not runs, icon="🛠️"):
         c[2].number_input("Grad accumulation", min_value=1, max_value=1024, step=1, key="tune_grad_accum")
         st.form_submit_button("Start run", type="primary", on_click=_launch, key="tune_submit")
 
-flash = ss.pop("tune_flash", None)
-if flash:
-    (st.error if flash[0] == "error" else st.success)(flash[1])
+show_flash("tune_flash")
 runs = jobs.list_runs(root)
 if not runs:
     st.info("No runs yet. Fill in the form above and press **Start run**; the defaults are the CPU demo "
