@@ -166,6 +166,7 @@ def cmd_steer(args: argparse.Namespace) -> int:
         vectors = compute_vectors(model, harmful, benign, cfg)
         vectors.save(out)
         print(f"saved SARSteer vectors for {len(vectors.layers)} layers to {out}")
+    layer_sets = [_layers(spec.strip()) for spec in args.sweep_layers.split(";") if spec.strip()] or [None]
     if args.sweep:
         alphas = [float(a) for a in args.sweep.split(",")]
         val = val[: args.sweep_limit]
@@ -173,8 +174,7 @@ def cmd_steer(args: argparse.Namespace) -> int:
             data.to_queries(items, args.seed), items, strict=True)]
             for label, items in (("harmful", [p.harmful for p in val]), ("benign", [p.benign for p in val]))}
         settings = EvalConfig(modality=args.modality, samples=args.samples, max_new_tokens=args.max_new_tokens)
-        layer_sets = [_layers(spec.strip()) for spec in args.sweep_layers.split(";") if spec.strip()]
-        rows = sweep(model, vectors, wrap["harmful"], wrap["benign"], alphas, layer_sets=layer_sets or [None],
+        rows = sweep(model, vectors, wrap["harmful"], wrap["benign"], alphas, layer_sets=layer_sets,
                      judge=get_judge("keyword"), settings=settings, records_dir=out / "sweep_records", progress=True)
         best = pick_default(rows, args.max_orr_rise)
         atomic_write_json(out / "sweep.json", {"rows": rows, "chosen": best})
@@ -187,7 +187,8 @@ def cmd_steer(args: argparse.Namespace) -> int:
         queries = {label: data.to_queries([getattr(p, label) for p in val], args.seed)
                    for label in ("harmful", "benign")}
         rows = first_token_curve(model, vectors, queries["harmful"], queries["benign"],
-                                 [float(a) for a in args.first_token.split(",")], refusal_opener_ids(model.tokenizer))
+                                 [float(a) for a in args.first_token.split(",")], refusal_opener_ids(model.tokenizer),
+                                 layer_sets=layer_sets)
         atomic_write_json(out / "first_token.json", {"rows": rows, "n_pairs": len(val)})
         for row in rows:
             print(json.dumps(row))
@@ -303,7 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-orr-rise", type=float, default=None,
                    help="the sweep only picks settings whose ORR rises by at most this many points")
     p.add_argument("--sweep-layers", default="all",
-                   help="layer sets the sweep tries with every α, separated by ';', e.g. 'all;12-23;18-23'")
+                   help="layer sets the sweep (and --first-token) tries with every α, separated by ';', "
+                        "e.g. 'all;12-23;18-23'")
     p.add_argument("--sweep-limit", type=int, default=40, help="validation pairs used by the sweep")
     p.add_argument("--vectors", default=None,
                    help="use saved vectors (a folder from an earlier steer or compare run) instead of computing")

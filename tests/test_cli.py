@@ -58,7 +58,8 @@ def test_steer_sweeps_alpha_and_layer_sets_and_eval_applies_the_vectors(setup):
     rows = json.loads((out / "sweep.json").read_text())["rows"]
     assert [(r["alpha"], r["layers"]) for r in rows] == [(0.0, []), (0.5, [0, 1]), (0.5, [1])]
     curve = json.loads((out / "first_token.json").read_text())["rows"]
-    assert [(r["alpha"], r["ablated"]) for r in curve] == [(0.0, True), (2.0, True), (2.0, False)]
+    assert [(r["alpha"], r["layers"], r["ablated"]) for r in curve] == [
+        (0.0, [], True), (2.0, [0, 1], True), (2.0, [0, 1], False), (2.0, [1], True), (2.0, [1], False)]
     assert all(0 <= r["harmful"] <= 1 and 0 <= r["benign"] <= 1 for r in curve)
     result = tmp / "steered.json"
     assert main(["eval", "--model", ckpt, "--steer", str(out), "--alpha", "2", "--harmful", harmful, "--benign",

@@ -236,6 +236,23 @@ def test_first_token_curve_rows_match_the_single_probabilities(qwen2_audio, qwen
     plain = first_token_refusal_prob(qwen2_audio, HARMFUL, qwen2_vectors, STRONG_ALPHA, ids, ablated=False)
     assert rows[2]["harmful"] == pytest.approx(plain, abs=1e-4)
     assert rows[1]["harmful"] != rows[2]["harmful"]  # the ablation changes the vector
+    assert rows[1]["gap"] == pytest.approx(rows[1]["harmful"] - rows[1]["benign"], abs=1e-5)
+
+
+def test_first_token_curve_steers_only_the_chosen_layer_sets(qwen2_audio, qwen2_vectors):
+    from rrs.steering import first_token_curve
+
+    ids = [qwen2_audio.refusal_token_id]
+    first = [qwen2_vectors.layers[0]]
+    rows = first_token_curve(qwen2_audio, qwen2_vectors, HARMFUL, HARMFUL[:1], [0.0, STRONG_ALPHA], ids,
+                             layer_sets=[None, first])
+    assert [(r["alpha"], r["layers"], r["ablated"]) for r in rows] == [
+        (0.0, [], True),
+        (STRONG_ALPHA, list(qwen2_vectors.layers), True), (STRONG_ALPHA, list(qwen2_vectors.layers), False),
+        (STRONG_ALPHA, first, True), (STRONG_ALPHA, first, False)]
+    one_layer = first_token_refusal_prob(qwen2_audio, HARMFUL, qwen2_vectors, STRONG_ALPHA, ids, layers=first)
+    assert rows[3]["harmful"] == pytest.approx(one_layer, abs=1e-5)
+    assert rows[3]["harmful"] != rows[1]["harmful"]
 
 
 # ---- choosing a setting -------------------------------------------------------------------------
