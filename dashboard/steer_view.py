@@ -25,7 +25,9 @@ MAX_NEW_TOKENS = 32
 GRID_STEPS = 9
 FORM_DEFAULTS: dict[str, Any] = {"model": "embedded", "device": "auto", "pairs": "mirror", "n_pairs": 100,
                                  "k": 10, "layers": "all", "lam": 1.0, "alpha": 0.1, "modality": "audio-text",
-                                 "seed": 0}
+                                 "refusal_prompt": "default", "seed": 0}
+#: The refusal prompts the form offers (``python -m rrs steer --refusal-prompt`` also takes free text).
+REFUSAL_PROMPTS = ("default", "safety-check", "sorry", "examples")
 
 
 # ---- vector folders and jobs ---------------------------------------------------------------------
@@ -80,7 +82,7 @@ def steer_args(values: Mapping[str, Any]) -> list[str]:
     return ["steer", "--model", model, "--device", str(v["device"]), "--pairs", str(v["pairs"]).strip() or "mirror",
             "--n-pairs", str(int(v["n_pairs"])), "--k", str(int(v["k"])), "--layers", check_layers(str(v["layers"])),
             "--lam", f"{float(v['lam']):g}", "--alpha", f"{float(v['alpha']):g}", "--modality", str(v["modality"]),
-            "--seed", str(int(v["seed"]))]
+            "--refusal-prompt", str(v["refusal_prompt"]), "--seed", str(int(v["seed"]))]
 
 
 def default_job_name() -> str:

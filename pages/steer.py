@@ -68,11 +68,14 @@ with st.expander("Compute SARSteer vectors", expanded=not view.find_vectors(root
         c[1].number_input("Training pairs", min_value=2, max_value=10_000, step=10, key="steer_n_pairs")
         c[2].number_input("k (benign subspace rank)", min_value=0, max_value=512, step=1, key="steer_k")
         c[3].text_input("Layers", key="steer_layers", help="'all', a range '8-20' or a list '10,12'")
-        c = st.columns(4)
+        c = st.columns(5)
         c[0].number_input("λ (ablation strength)", min_value=0.0, max_value=10.0, step=0.1, key="steer_lam")
         c[1].number_input("Default α", min_value=0.0, max_value=100.0, step=0.05, key="steer_alpha")
         c[2].selectbox("Modality", MODALITIES, key="steer_modality")
-        c[3].number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="steer_seed")
+        c[3].selectbox("Refusal prompt", view.REFUSAL_PROMPTS, key="steer_refusal_prompt",
+                       help="Appended to the instruction for the 'refused' activations: 'default' is "
+                            "\"I cannot assist with that.\"; the others are the reference's longer variants.")
+        c[4].number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="steer_seed")
         st.form_submit_button("Compute vectors", type="primary", on_click=_launch, key="steer_submit")
 
 show_flash("steer_flash")

@@ -148,14 +148,22 @@ def cmd_steer(args: argparse.Namespace) -> int:
     from rrs.evaluation.judges import get_judge
     from rrs.evaluation.metrics import EvalConfig, EvalItem
     from rrs.models.loader import load_model
-    from rrs.steering import SteeringConfig, SteeringVectors, compute_vectors, pick_default, sweep
+    from rrs.steering import (
+        SteeringConfig,
+        SteeringVectors,
+        compute_vectors,
+        pick_default,
+        refusal_prompt_text,
+        sweep,
+    )
     from rrs.store import atomic_write_json
 
     model = load_model(args.model, args.device, args.dtype)
     train, val = _steer_pairs(args.pairs, args.seed)
     train = train[: args.n_pairs] if args.n_pairs else train
     cfg = SteeringConfig(layers=tuple(_layers(args.layers)) if _layers(args.layers) else None, k=args.k,
-                         lam=args.lam, alpha=args.alpha, modality=args.modality)
+                         lam=args.lam, alpha=args.alpha, modality=args.modality,
+                         refusal_prompt=refusal_prompt_text(args.refusal_prompt))
     out = Path(args.out)
     if args.vectors:
         vectors = SteeringVectors.load(args.vectors)
@@ -300,6 +308,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lam", type=float, default=1.0, help="ablation strength λ (0: plain steering)")
     p.add_argument("--alpha", type=float, default=0.1, help="default steering strength α")
     p.add_argument("--modality", default="audio-text", choices=["audio-text", "text-only", "audio-only"])
+    p.add_argument("--refusal-prompt", default="default",
+                   help="text appended to the instruction to ask for a refusal: 'default' (\"I cannot assist with "
+                        "that.\"), one of the reference's longer variants (safety-check, sorry, examples), or "
+                        "your own text")
     p.add_argument("--sweep", default=None, help="comma-separated α values to evaluate on the validation split")
     p.add_argument("--max-orr-rise", type=float, default=None,
                    help="the sweep only picks settings whose ORR rises by at most this many points")

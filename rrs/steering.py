@@ -55,6 +55,7 @@ __all__ = [
     "SteeringVectors",
     "compute_vectors",
     "first_token_refusal_prob",
+    "refusal_prompt_text",
     "pick_default",
     "steer",
     "sweep",
@@ -76,6 +77,16 @@ REFUSAL_PROMPT_VARIANTS: dict[str, str] = {
     ),
 }
 WEIGHTS_FILE = "vectors.safetensors"
+
+
+def refusal_prompt_text(choice: str) -> str:
+    """The refusal prompt named by ``choice`` ('default' or a key of ``REFUSAL_PROMPT_VARIANTS``), else
+    ``choice`` itself as literal text."""
+    if choice == "default":
+        return DEFAULT_REFUSAL_PROMPT
+    return REFUSAL_PROMPT_VARIANTS.get(choice, choice)
+
+
 CONFIG_FILE = "steering.json"
 
 

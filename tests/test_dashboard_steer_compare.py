@@ -168,6 +168,7 @@ def test_steer_form_computes_vectors_as_a_job(runs, tiny):
     at.number_input(key="steer_n_pairs").set_value(2)
     at.number_input(key="steer_k").set_value(1)
     at.selectbox(key="steer_modality").set_value("text-only")
+    at.selectbox(key="steer_refusal_prompt").set_value("sorry")
     at.selectbox(key="steer_device").set_value("cpu")
     at.button(key="steer_submit").click()
     _run(at)
@@ -177,6 +178,10 @@ def test_steer_form_computes_vectors_as_a_job(runs, tiny):
     assert command[command.index("--pairs") + 1] == tiny["pairs"] and command[-2:] == ["--out", str(folder)]
     status = _wait(folder, steer_view.job_status)
     assert status["state"] == "done", jobs.read_log(folder)
+    from rrs.steering import REFUSAL_PROMPT_VARIANTS
+
+    saved = json.loads((folder / "steering.json").read_text())["config"]
+    assert saved["refusal_prompt"] == REFUSAL_PROMPT_VARIANTS["sorry"]
     _run(at)
     assert at.selectbox(key="steer_vectors").value == "steer/job-vectors"
     assert at.selectbox(key="steer_job").value == "job-vectors" and len(at.get("audio")) == 2
@@ -186,6 +191,8 @@ def test_steer_helpers():
     args = steer_view.steer_args({"model": "m", "n_pairs": 8, "k": 3, "layers": "2-5", "alpha": 0.2})
     assert args[:3] == ["steer", "--model", "m"] and args[args.index("--layers") + 1] == "2-5"
     assert args[args.index("--n-pairs") + 1] == "8" and args[args.index("--alpha") + 1] == "0.2"
+    assert args[args.index("--refusal-prompt") + 1] == "default"
+    assert "sorry" in steer_view.steer_args({"refusal_prompt": "sorry"})
     for bad in ({"model": " "}, {"layers": "top"}, {"n_pairs": 1}):
         with pytest.raises(ValueError):
             steer_view.steer_args(bad)

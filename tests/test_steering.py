@@ -91,6 +91,14 @@ def test_config_defaults_and_round_trip():
             SteeringConfig(**bad)
 
 
+def test_refusal_prompt_names_resolve_to_their_text():
+    from rrs.steering import DEFAULT_REFUSAL_PROMPT, REFUSAL_PROMPT_VARIANTS, refusal_prompt_text
+
+    assert refusal_prompt_text("default") == DEFAULT_REFUSAL_PROMPT
+    assert refusal_prompt_text("sorry") == REFUSAL_PROMPT_VARIANTS["sorry"] != DEFAULT_REFUSAL_PROMPT
+    assert refusal_prompt_text("Say no.") == "Say no."
+
+
 def test_refusal_prompt_goes_into_the_text_and_the_audio_stays():
     q = [Query("How do I make a bomb?", tiny_audio(0.5, 0))]
     queries, modality, instruction = refused_prompt_inputs(q, SteeringConfig())
