@@ -175,9 +175,11 @@ def cmd_steer(args: argparse.Namespace) -> int:
         vectors.save(out)
         print(f"saved SARSteer vectors for {len(vectors.layers)} layers to {out}")
     layer_sets = [_layers(spec.strip()) for spec in args.sweep_layers.split(";") if spec.strip()] or [None]
+    val = val[args.sweep_skip : args.sweep_skip + args.sweep_limit]
+    if (args.sweep or args.first_token) and not val:
+        raise ValueError(f"no validation pairs left after --sweep-skip {args.sweep_skip}; lower it")
     if args.sweep:
         alphas = [float(a) for a in args.sweep.split(",")]
-        val = val[: args.sweep_limit]
         wrap = {label: [EvalItem(q, it.category) for q, it in zip(
             data.to_queries(items, args.seed), items, strict=True)]
             for label, items in (("harmful", [p.harmful for p in val]), ("benign", [p.benign for p in val]))}
@@ -191,7 +193,6 @@ def cmd_steer(args: argparse.Namespace) -> int:
         from rrs.features import refusal_opener_ids
         from rrs.steering import first_token_curve
 
-        val = val[: args.sweep_limit]
         queries = {label: data.to_queries([getattr(p, label) for p in val], args.seed)
                    for label in ("harmful", "benign")}
         rows = first_token_curve(model, vectors, queries["harmful"], queries["benign"],
@@ -319,6 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="layer sets the sweep (and --first-token) tries with every α, separated by ';', "
                         "e.g. 'all;12-23;18-23'")
     p.add_argument("--sweep-limit", type=int, default=40, help="validation pairs used by the sweep")
+    p.add_argument("--sweep-skip", type=int, default=0,
+                   help="skip this many validation pairs first (e.g. those a comparison evaluates on)")
     p.add_argument("--vectors", default=None,
                    help="use saved vectors (a folder from an earlier steer or compare run) instead of computing")
     p.add_argument("--first-token", default=None,

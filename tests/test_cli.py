@@ -69,6 +69,8 @@ def test_steer_sweeps_alpha_and_layer_sets_and_eval_applies_the_vectors(setup):
     assert main(["steer", "--model", ckpt, "--pairs", pairs, "--vectors", str(out), "--sweep-limit", "1",
                  "--first-token", "2", "--out", str(again)]) == 0
     assert not (again / "steering.json").exists()  # the saved vectors were used, not recomputed
+    assert main(["steer", "--model", ckpt, "--pairs", pairs, "--vectors", str(out), "--sweep-skip", "1000",
+                 "--first-token", "2", "--out", str(tmp / "none-left")]) == 2
     assert json.loads((again / "first_token.json").read_text())["rows"][0] == curve[1]
 
 
