@@ -349,7 +349,7 @@ def test_report_reproduces_paper_nsi(tmp_path):
     assert rows["vanilla"]["avg_nsi"] is None and rows["vanilla"]["nsi_text_only"] is None
 
     paths = write_report(_paper_results(), tmp_path / "report")
-    assert set(paths) == {"markdown", "csv", "latex", "by_modality", "per_category"}
+    assert set(paths) == {"markdown", "csv", "latex", "by_modality", "per_category", "table2"}
     assert all(p.exists() for p in paths.values())
     md, tex = paths["markdown"].read_text(), paths["latex"].read_text()
     for text in (md, tex):
@@ -358,6 +358,10 @@ def test_report_reproduces_paper_nsi(tmp_path):
         assert "keyword" in text and "5 sampled responses" in text
     assert "| SFT-shallow-mirror | 2.63 | 16.68 | 1.43 | 0.70 | 1.31 | -3.94 | 10.11 | 4.48 |" in md
     assert r"\toprule" in tex and r"SFT-shallow-mirror & 2.63 & 16.68" in tex
+    table2 = paths["table2"].read_text().splitlines()  # the paper's Table 2 row for ② on Qwen2-Audio
+    assert "| SFT-shallow-mirror | 2.63 | 1.43 | 1.31 | 10.11 | 4.48 |" in table2
+    assert [line.split(" | ")[0] for line in table2 if line.startswith("| ") and "---" not in line][1:] == [
+        "| vanilla", "| SFT-shallow-mirror"]  # RRS is not an SFT strategy
     with open(paths["csv"]) as handle:
         table = {row["method"]: row for row in csv.DictReader(handle)}
     assert float(table["RRS"]["nsi_audio_text"]) == pytest.approx(21.42)
@@ -379,6 +383,8 @@ def test_report_missing_modality_and_per_modality_orr(tmp_path):
     assert row["nsi_text_only"] == pytest.approx((10 - 4) - (3 - 4))
     assert row["asr_audio_only"] is None and row["nsi_audio_only"] is None
     assert row["avg_nsi"] == pytest.approx((14 + 7) / 2) and row["orr"] == pytest.approx(3.0)
-    md = write_report(results, tmp_path, baseline="vanilla")["markdown"].read_text()
+    paths = write_report(results, tmp_path, baseline="vanilla")
+    assert "table2" not in paths  # no SFT rows, no Table 2
+    md = paths["markdown"].read_text()
     assert "| method | 5.00 | 14.00 | 4.00 | 7.00 | N/A | N/A | 3.00 | 10.50 |" in md
     assert "| vanilla | 20.00 | - | 10.00 | - | N/A | N/A | 3.00 | - |" in md

@@ -23,6 +23,8 @@ judges behind the numbers and the samples per query.
 ``write_report`` writes four files:
 
 * ``table3.{md,csv,tex}``: the table above.
+* ``table2.md``: the paper's Table 2 layout (ASR per modality, ORR, Avg. NSI) for the rows whose method is
+  ``baseline`` or starts with one of ``table2_prefixes`` (any case) (default: the SFT strategies); only if any match.
 * ``by_modality.csv``: one row per method × modality, with ASR, ORR, NSI, counts, samples and judge.
 * ``per_category.csv``: ASR and ORR per method × modality × category.
 """
@@ -175,6 +177,18 @@ def to_markdown(rows: Sequence[Mapping[str, Any]], text: str, baseline: str = "v
     return "\n".join(lines) + "\n"
 
 
+def table2_markdown(rows: Sequence[Mapping[str, Any]], text: str) -> str:
+    """The paper's Table 2 layout (the SFT strategies): ASR per modality, ORR and Avg. NSI, no per-modality NSI."""
+    head = ["Strategy", *(f"ASR {m} ↓" for m in MODALITIES), "ORR ↓", "Avg. NSI ↑"]
+    lines = [f"**Table 2.** {text}", "", "| " + " | ".join(head) + " |",
+             "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
+    for row in rows:
+        cells = [_fmt(row[f"asr_{m.replace('-', '_')}"], "N/A") for m in MODALITIES]
+        cells += [_fmt(row["orr"], "N/A"), _fmt(row["avg_nsi"], "-")]
+        lines.append("| " + " | ".join([str(row["method"]).replace("|", "\\|"), *cells]) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def _latex_escape(text: str) -> str:
     table = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
              "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
@@ -215,11 +229,15 @@ def _csv_value(value: Any) -> Any:
     return round(value, 4) if isinstance(value, float) else value
 
 
-def write_report(results: Results, out_dir: str | os.PathLike, *, baseline: str = "vanilla") -> dict[str, Path]:
-    """Write Table 3 (Markdown, CSV, LaTeX) and the by-modality and per-category CSVs; return their paths."""
+def write_report(results: Results, out_dir: str | os.PathLike, *, baseline: str = "vanilla",
+                 table2_prefixes: Sequence[str] = ("sft-",)) -> dict[str, Path]:
+    """Write Table 3 (Markdown, CSV, LaTeX), Table 2 (Markdown) and the by-modality and per-category CSVs;
+    return their paths."""
     out = Path(out_dir)
     rows = table_rows(results, baseline)
     text = caption(results, baseline)
+    prefixes = tuple(p.lower() for p in table2_prefixes)
+    sft_rows = [r for r in rows if r["method"] == baseline or str(r["method"]).lower().startswith(prefixes)]
     files = {
         "markdown": (out / "table3.md", to_markdown(rows, text, baseline)),
         "csv": (out / "table3.csv", to_csv(rows, TABLE_COLUMNS)),
@@ -230,6 +248,8 @@ def write_report(results: Results, out_dir: str | os.PathLike, *, baseline: str 
         "per_category": (out / "per_category.csv", to_csv(
             category_rows(results), ("method", "modality", "category", "n_harmful", "asr", "n_benign", "orr"))),
     }
+    if any(r["method"] != baseline for r in sft_rows):
+        files["table2"] = (out / "table2.md", table2_markdown(sft_rows, text))
     paths = {}
     for key, (path, content) in files.items():
         paths[key] = atomic_write(path, lambda tmp, c=content: Path(tmp).write_text(c, encoding="utf-8"))
