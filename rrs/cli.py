@@ -197,7 +197,7 @@ def cmd_steer(args: argparse.Namespace) -> int:
                    for label in ("harmful", "benign")}
         rows = first_token_curve(model, vectors, queries["harmful"], queries["benign"],
                                  [float(a) for a in args.first_token.split(",")], refusal_opener_ids(model.tokenizer),
-                                 layer_sets=layer_sets)
+                                 layer_sets=layer_sets, progress=True)
         atomic_write_json(out / "first_token.json", {"rows": rows, "n_pairs": len(val)})
         for row in rows:
             print(json.dumps(row))

@@ -495,19 +495,22 @@ def first_token_curve(
     alphas: Sequence[float],
     refusal_ids: Sequence[int] | None = None,
     layer_sets: Sequence[Sequence[int] | None] = (None,),
+    progress: bool = False,
 ) -> list[dict[str, Any]]:
     """First-token refusal probability of harmful and benign queries per α and layer set, ablated (SARSteer)
     and plain. α = 0 is computed once (it is the same for every layer set); ``None`` = every vector's layer.
     Each row also holds ``gap`` = harmful − benign, the separation a good setting widens."""
+    from tqdm.auto import tqdm
+
+    settings = [(a, layers, ablated) for a in alphas for layers in (layer_sets if a else (None,))
+                for ablated in ((True, False) if a else (True,))]
     rows = []
-    for alpha in alphas:
-        for layers in layer_sets if alpha else (None,):
-            chosen = list(vectors.layers) if layers is None else [int(i) for i in layers]
-            for ablated in (True, False) if alpha else (True,):
-                row: dict[str, Any] = {"alpha": float(alpha), "layers": chosen if alpha else [], "ablated": ablated}
-                for label, queries in (("harmful", harmful), ("benign", benign)):
-                    row[label] = round(first_token_refusal_prob(model, queries, vectors, alpha, refusal_ids,
-                                                                layers=chosen, ablated=ablated), 6)
-                row["gap"] = round(row["harmful"] - row["benign"], 6)
-                rows.append(row)
+    for alpha, layers, ablated in tqdm(settings, disable=not progress, desc="first-token curve", unit="setting"):
+        chosen = list(vectors.layers) if layers is None else [int(i) for i in layers]
+        row: dict[str, Any] = {"alpha": float(alpha), "layers": chosen if alpha else [], "ablated": ablated}
+        for label, queries in (("harmful", harmful), ("benign", benign)):
+            row[label] = round(first_token_refusal_prob(model, queries, vectors, alpha, refusal_ids,
+                                                        layers=chosen, ablated=ablated), 6)
+        row["gap"] = round(row["harmful"] - row["benign"], 6)
+        rows.append(row)
     return rows
