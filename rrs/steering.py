@@ -55,8 +55,8 @@ __all__ = [
     "SteeringVectors",
     "compute_vectors",
     "first_token_refusal_prob",
-    "refusal_prompt_text",
     "pick_default",
+    "refusal_prompt_text",
     "steer",
     "sweep",
 ]
@@ -77,6 +77,7 @@ REFUSAL_PROMPT_VARIANTS: dict[str, str] = {
     ),
 }
 WEIGHTS_FILE = "vectors.safetensors"
+CONFIG_FILE = "steering.json"
 
 
 def refusal_prompt_text(choice: str) -> str:
@@ -85,9 +86,6 @@ def refusal_prompt_text(choice: str) -> str:
     if choice == "default":
         return DEFAULT_REFUSAL_PROMPT
     return REFUSAL_PROMPT_VARIANTS.get(choice, choice)
-
-
-CONFIG_FILE = "steering.json"
 
 
 # ---- configuration ------------------------------------------------------------------------------

@@ -20,11 +20,12 @@ With one ORR per model these reproduce the paper's numbers. For Qwen2-Audio SFT-
 A missing ASR prints as ``N/A``. The baseline's own NSI prints as ``-``. The caption names the judge or
 judges behind the numbers and the samples per query.
 
-``write_report`` writes four files:
+``write_report`` writes these files:
 
 * ``table3.{md,csv,tex}``: the table above.
-* ``table2.md``: the paper's Table 2 layout (ASR per modality, ORR, Avg. NSI) for the rows whose method is
-  ``baseline`` or starts with one of ``table2_prefixes`` (any case) (default: the SFT strategies); only if any match.
+* ``table2.md``: the paper's Table 2 layout (ASR per modality, ORR, Avg. NSI) for the baseline and the
+  methods whose names start with one of ``table2_prefixes``, in any case (default ``sft-``: the SFT
+  strategies). Written only when at least one method matches.
 * ``by_modality.csv``: one row per method × modality, with ASR, ORR, NSI, counts, samples and judge.
 * ``per_category.csv``: ASR and ORR per method × modality × category.
 """
