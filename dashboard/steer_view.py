@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 
 from dashboard.style import LABEL_COLORS, style
 from dashboard.tune_view import check_layers, new_job_folder
-from rrs.steering import CONFIG_FILE, WEIGHTS_FILE
+from rrs.steering import CONFIG_FILE, REFUSAL_PROMPT_VARIANTS, WEIGHTS_FILE
 
 #: New vector jobs go to ``<runs root>/steer/<name>`` (kept out of the Tune page's run list).
 STEER_DIR = "steer"
@@ -27,7 +27,7 @@ FORM_DEFAULTS: dict[str, Any] = {"model": "embedded", "device": "auto", "pairs":
                                  "k": 10, "layers": "all", "lam": 1.0, "alpha": 0.1, "modality": "audio-text",
                                  "refusal_prompt": "default", "seed": 0}
 #: The refusal prompts the form offers (``python -m rrs steer --refusal-prompt`` also takes free text).
-REFUSAL_PROMPTS = ("default", "safety-check", "sorry", "examples")
+REFUSAL_PROMPTS = ("default", *REFUSAL_PROMPT_VARIANTS)
 
 
 # ---- vector folders and jobs ---------------------------------------------------------------------

@@ -323,7 +323,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sweep-skip", type=int, default=0,
                    help="skip this many validation pairs first (e.g. those a comparison evaluates on)")
     p.add_argument("--vectors", default=None,
-                   help="use saved vectors (a folder from an earlier steer or compare run) instead of computing")
+                   help="use saved vectors (a folder from an earlier steer or compare run) instead of computing; "
+                        "the extraction options (--layers, --k, --lam, --refusal-prompt, --n-pairs) are then "
+                        "ignored")
     p.add_argument("--first-token", default=None,
                    help="comma-separated α values: first-token refusal probability of the validation pairs, "
                         "SARSteer and plain steering (no generation; cheap)")

@@ -277,11 +277,11 @@ class Comparison:
 
     def execution_order(self) -> list[str]:
         """Methods that need no new training first, so a comparison cut short still has them all."""
+        from rrs.tuning import RunDir
+
         def needs_training(method: str) -> bool:
             trained = method.split("+")[0]
             return trained in TRAINED and RunDir(self.run_dir(trained)).read_status().get("state") != "done"
-
-        from rrs.tuning import RunDir
 
         return sorted(self.cfg.methods, key=needs_training)  # stable: table order within each group
 
