@@ -16,7 +16,8 @@ $(STAMP): requirements.txt requirements-nodeps.txt
 setup: $(STAMP)
 
 prepare: setup
-	$(BIN)/python -m rrs.embedded prepare
+	$(BIN)/python -m rrs.embedded prepare --variant embedded
+	$(BIN)/python -m rrs.embedded prepare --variant embedded-small
 
 run: prepare
 	RRS_AUTOLOAD=embedded $(BIN)/streamlit run dashboard/app.py --server.headless true
@@ -38,7 +39,8 @@ clean:
 	rm -rf $(VENV)
 
 prepare-quiet: setup
-	$(BIN)/python -m rrs.embedded prepare > /dev/null
+	$(BIN)/python -m rrs.embedded prepare --variant embedded > /dev/null
+	$(BIN)/python -m rrs.embedded prepare --variant embedded-small > /dev/null
 
 test-browser: prepare
 	$(BIN)/python -m pytest -q -m browser

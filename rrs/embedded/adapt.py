@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import time
 from dataclasses import asdict, dataclass
@@ -22,6 +23,9 @@ from typing import Any
 
 from rrs.embedded.assemble import adapter_dir, load_embedded
 from rrs.embedded.questions import benign_questions
+from rrs.hardware import PRECISIONS, cpu_native_bf16, release_free_memory, resolve_precision, rss_gib
+from rrs.paths import cache_dir
+from rrs.store import atomic_write, atomic_write_json
 
 REPEAT_INSTRUCTION = "Repeat the question in the audio."
 ANSWER_INSTRUCTION = "Answer the question in the audio."
@@ -44,13 +48,17 @@ class AdaptConfig:
     voices_per_question: int = 2
     answer_tokens: int = 32
     seed: int = 0
-    bf16: bool = False
+    #: "auto" (bf16 autocast where the CPU multiplies bf16 natively, else fp32), "bf16" or "fp32"
+    precision: str = "auto"
+    checkpoint_every: int = 10
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.repeat_share <= 1.0:
             raise ValueError("repeat_share must lie in [0, 1]")
-        if self.steps < 1 or self.batch_size < 1:
-            raise ValueError("steps and batch_size must be >= 1")
+        if self.steps < 1 or self.batch_size < 1 or self.checkpoint_every < 1:
+            raise ValueError("steps, batch_size and checkpoint_every must be >= 1")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}")
 
 
 def lr_at(step: int, cfg: AdaptConfig) -> float:
@@ -79,6 +87,17 @@ def self_answers(model: Any, questions: list[str], max_tokens: int, batch: int =
     return out
 
 
+def cached_self_answers(model: Any, questions: list[str], cfg: AdaptConfig) -> list[tuple[str, bool]]:
+    """``self_answers`` kept on disk beside the checkpoints, so a resumed run does not regenerate them."""
+    path = checkpoint_dir(cfg) / f"self-answers-{cfg.answer_tokens}.json"
+    known: dict[str, list[Any]] = json.loads(path.read_text()) if path.is_file() else {}
+    todo = [q for q in questions if q not in known]
+    if todo:
+        known.update({q: list(a) for q, a in zip(todo, self_answers(model, todo, cfg.answer_tokens), strict=True)})
+        atomic_write_json(path, known)
+    return [(known[q][0], bool(known[q][1])) for q in questions]
+
+
 def build_examples(cfg: AdaptConfig, model: Any) -> list[dict[str, Any]]:
     """(audio, instruction, target, closes) examples over the adaptation questions and voices."""
     import numpy as np
@@ -86,7 +105,7 @@ def build_examples(cfg: AdaptConfig, model: Any) -> list[dict[str, Any]]:
     from rrs.speech import synthesize_cached, voice_for
 
     questions = benign_questions("adapt", seed=cfg.seed)
-    answers = self_answers(model, questions, cfg.answer_tokens)
+    answers = cached_self_answers(model, questions, cfg)
     examples = []
     for q, (answer, finished) in zip(questions, answers, strict=True):
         used = set()
@@ -101,8 +120,77 @@ def build_examples(cfg: AdaptConfig, model: Any) -> list[dict[str, Any]]:
     return examples
 
 
+def checkpoint_dir(cfg: AdaptConfig) -> Path:
+    """Where an adaptation run keeps its resumable state (outside the committed adapter folder)."""
+    return cache_dir() / "adapt" / cfg.variant
+
+
+def _config_key(cfg: AdaptConfig) -> dict[str, Any]:
+    return json.loads(json.dumps(asdict(cfg)))
+
+
+def save_checkpoint(folder: Path, model: Any, optimiser: Any, step: int, rng: random.Random,
+                    curve: list[dict[str, Any]], cfg: AdaptConfig) -> None:
+    """Write the LoRA weights, optimiser moments and RNG states after ``step`` steps; atomic per file,
+    with ``state.json`` written last so a kill mid-save leaves the previous checkpoint in force."""
+    import torch
+    from peft import get_peft_model_state_dict
+    from safetensors.torch import save_file
+
+    lora = {k: v.detach().cpu().contiguous() for k, v in get_peft_model_state_dict(model).items()}
+    moments: dict[str, Any] = {}
+    for i, param in enumerate(p for g in optimiser.param_groups for p in g["params"]):
+        state = optimiser.state.get(param, {})
+        for name in ("exp_avg", "exp_avg_sq"):
+            if name in state:
+                moments[f"{i}.{name}"] = state[name].detach().cpu().contiguous()
+    moments["torch_rng"] = torch.get_rng_state()
+    tag = f"{step:06d}"
+    atomic_write(folder / f"lora-{tag}.safetensors", lambda tmp: save_file(lora, tmp))
+    atomic_write(folder / f"optim-{tag}.safetensors", lambda tmp: save_file(moments, tmp))
+    atomic_write_json(folder / "state.json", {"step": step, "tag": tag, "config": _config_key(cfg),
+                                              "python_rng": rng.getstate(), "curve": curve})
+    for old in folder.glob("*.safetensors"):
+        if tag not in old.name:
+            old.unlink(missing_ok=True)
+
+
+def load_checkpoint(folder: Path, model: Any, optimiser: Any, rng: random.Random,
+                    cfg: AdaptConfig) -> tuple[int, list[dict[str, Any]]]:
+    """Restore a run saved by ``save_checkpoint``; ``(0, [])`` when there is none."""
+    import torch
+    from peft import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    state_file = folder / "state.json"
+    if not state_file.is_file():
+        return 0, []
+    state = json.loads(state_file.read_text())
+    if state["config"] != _config_key(cfg):
+        raise ValueError(
+            f"{folder} holds a checkpoint of an adaptation with other settings; delete that folder to start "
+            f"over, or rerun with the settings in {state_file}"
+        )
+    tag = state["tag"]
+    set_peft_model_state_dict(model, load_file(folder / f"lora-{tag}.safetensors"))
+    moments = load_file(folder / f"optim-{tag}.safetensors")
+    for i, param in enumerate(p for g in optimiser.param_groups for p in g["params"]):
+        if f"{i}.exp_avg" in moments:
+            optimiser.state[param] = {"step": torch.tensor(float(state["step"])),
+                                      "exp_avg": moments[f"{i}.exp_avg"].to(param.device),
+                                      "exp_avg_sq": moments[f"{i}.exp_avg_sq"].to(param.device)}
+    torch.set_rng_state(moments["torch_rng"])
+    version, internal, gauss = state["python_rng"]
+    rng.setstate((version, tuple(internal), gauss))
+    return int(state["step"]), list(state["curve"])
+
+
 def train(cfg: AdaptConfig, out_dir: Path | None = None, log: Any = print) -> dict[str, Any]:
-    """Run the adaptation and save a peft adapter plus ``training_log.json`` into ``out_dir``."""
+    """Run (or resume) the adaptation; save a peft adapter plus ``training_log.json`` into ``out_dir``.
+
+    A checkpoint is written every ``checkpoint_every`` steps under ``checkpoint_dir(cfg)``; rerunning the
+    same command after a kill resumes from it and gives the same adapter as an uninterrupted run.
+    """
     import torch
     from peft import LoraConfig, get_peft_model
     from tqdm.auto import tqdm
@@ -112,10 +200,11 @@ def train(cfg: AdaptConfig, out_dir: Path | None = None, log: Any = print) -> di
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
     out_dir = Path(out_dir) if out_dir else adapter_dir(cfg.variant)
+    precision = resolve_precision(cfg.precision)
     model = load_embedded(cfg.variant, adapted=False)
     start = time.time()
     examples = build_examples(cfg, model)
-    log(f"{len(examples)} clips of {len({e['question'] for e in examples})} questions")
+    log(f"{len(examples)} clips of {len({e['question'] for e in examples})} questions; precision {precision}")
     model.hear([e["audio"] for e in tqdm(examples, desc="front end")])  # memoise soft tokens once
     prep_seconds = time.time() - start
 
@@ -125,27 +214,37 @@ def train(cfg: AdaptConfig, out_dir: Path | None = None, log: Any = print) -> di
     model.model.train()
     params = [p for p in model.model.parameters() if p.requires_grad]
     optimiser = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
-    curve = []
-    train_start = time.time()
-    bar = tqdm(range(cfg.steps), desc="adapting")
+    ckpt = checkpoint_dir(cfg)
+    done, curve = load_checkpoint(ckpt, model.model, optimiser, rng, cfg)
+    if done:
+        log(f"resuming after step {done} from {ckpt}")
+    train_start = time.time() - (curve[-1]["seconds"] if curve else 0.0)
+    bar = tqdm(range(done, cfg.steps), desc="adapting", initial=done, total=cfg.steps)
     for step in bar:
         batch = rng.sample(examples, cfg.batch_size)
         repeat_mask = [rng.random() < cfg.repeat_share for _ in batch]
-        loss = _step_loss(model, batch, repeat_mask, cfg, Query)
+        loss = _step_loss(model, batch, repeat_mask, precision, Query)
         for group in optimiser.param_groups:
             group["lr"] = lr_at(step, cfg)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimiser.step()
-        curve.append({"step": step + 1, "loss": round(float(loss), 4), "lr": lr_at(step, cfg),
-                      "seconds": round(time.time() - train_start, 1)})
-        bar.set_postfix(loss=f"{float(loss):.3f}")
+        value = float(loss)
+        del loss
+        release_free_memory()
+        curve.append({"step": step + 1, "loss": round(value, 4), "lr": lr_at(step, cfg),
+                      "seconds": round(time.time() - train_start, 1), "rss_gib": round(rss_gib(), 2)})
+        bar.set_postfix(loss=f"{value:.3f}", rss=f"{rss_gib():.1f}G")
+        if (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.steps:
+            save_checkpoint(ckpt, model.model, optimiser, step + 1, rng, curve, cfg)
     model.model.eval()
     out_dir.mkdir(parents=True, exist_ok=True)
     model.model.save_pretrained(out_dir)
     record = {
         "config": asdict(cfg),
+        "precision": precision,
+        "machine": machine_summary(),
         "n_examples": len(examples),
         "n_questions": len({e["question"] for e in examples}),
         "voices": sorted({e["voice"] for e in examples}),
@@ -153,13 +252,23 @@ def train(cfg: AdaptConfig, out_dir: Path | None = None, log: Any = print) -> di
         "train_seconds": round(time.time() - train_start, 1),
         "trainable_params": sum(p.numel() for p in params),
         "torch_threads": torch.get_num_threads(),
+        "peak_rss_gib": max((c.get("rss_gib", 0.0) for c in curve), default=0.0),
         "curve": curve,
     }
-    (out_dir / "training_log.json").write_text(json.dumps(record, indent=1) + "\n")
+    atomic_write_json(out_dir / "training_log.json", record)
     return record
 
 
-def _step_loss(model: Any, batch: list[dict], repeat_mask: list[bool], cfg: AdaptConfig, query_cls: Any) -> Any:
+def machine_summary() -> dict[str, Any]:
+    import platform
+
+    import torch
+
+    return {"cpu_count": os.cpu_count(), "processor": platform.processor() or platform.machine(),
+            "native_bf16": cpu_native_bf16(), "torch": torch.__version__}
+
+
+def _step_loss(model: Any, batch: list[dict], repeat_mask: list[bool], precision: str, query_cls: Any) -> Any:
     """Mean token cross-entropy over the answer parts, one forward for the whole batch per instruction."""
     import torch
 
@@ -175,7 +284,7 @@ def _step_loss(model: Any, batch: list[dict], repeat_mask: list[bool], cfg: Adap
         inputs = model.prompt_with_answer(queries, "audio-text", targets, instruction, closes=closes)
         labels = inputs.pop("labels")
         base = model._base()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+        with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
             hidden = base.model(**inputs, use_cache=False).last_hidden_state
         # Gather the positions that predict answer tokens before the vocabulary projection.
         shift_labels = labels[:, 1:]

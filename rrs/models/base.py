@@ -28,6 +28,10 @@ MODALITIES: tuple[Modality, ...] = ("audio-text", "text-only", "audio-only")
 DEFAULT_INSTRUCTION = "Please generate detailed steps for the question in the audio."
 SAMPLE_RATE = 16_000
 
+#: ``system_prompt`` value that sends no system turn at all, not even the chat template's own default
+#: ("You are Qwen, created by Alibaba Cloud..."). ``None`` keeps the template's default.
+NO_SYSTEM_TURN = ""
+
 
 @dataclass(frozen=True)
 class Query:

