@@ -13,7 +13,11 @@ st.caption("Load an audio language model. It stays loaded for every page until y
 
 with st.sidebar:
     st.subheader("Choose a model")
-    source = st.radio("Source", ["embedded", "embedded-smol", "local folder", "local HF cache"], key="model_source")
+    source = st.radio("Source", ["embedded", "embedded-small", "embedded-smol", "local folder", "local HF cache"],
+                      key="model_source",
+                      help="embedded: Whisper tiny.en + Qwen2.5-Coder-1.5B-Instruct (the default subject). "
+                      "embedded-small: the same front end with the 0.5B LLM (faster, weakly aligned). "
+                      "embedded-smol: SmolLM2-135M (fastest, not safety-aligned).")
     spec = source
     if source == "local folder":
         spec = st.text_input("Checkpoint folder", placeholder="/models/Qwen2-Audio-7B-Instruct")
@@ -49,7 +53,8 @@ if load and spec:
 model = current_model()
 if model is None:
     st.info("No model loaded yet. Pick one in the sidebar and press **Load model**. "
-            "`embedded` is a small real speech LLM that runs on this CPU.")
+            "`embedded` is a small real speech LLM (1.5B) that runs on this CPU; `embedded-small` (0.5B) is "
+            "three times faster.")
     st.stop()
 
 card = model.card()

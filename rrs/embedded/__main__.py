@@ -31,8 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     p_meas.add_argument("--n-safety", type=int, default=60)
     p_meas.add_argument("--modalities", default="text-only,audio-text,audio-only",
                         help="comma-separated modalities for the adapted model")
-    p_meas.add_argument("--out", default="docs/embedded_measurements.json",
-                        help="the report; rerunning with the same settings resumes at the next cell")
+    p_meas.add_argument("--out", default=None,
+                        help="the report (default docs/<variant>_measurements.json); rerunning with the same "
+                        "settings resumes at the next cell")
     args = parser.parse_args(argv)
 
     if args.command == "prepare":
@@ -50,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "measure":
         from rrs.embedded.measure import measure_all
 
-        report = measure_all(args.variant, args.n_heldout, args.n_safety, args.out,
+        out = args.out or f"docs/{args.variant}_measurements.json"
+        report = measure_all(args.variant, args.n_heldout, args.n_safety, out,
                              modalities=[m.strip() for m in args.modalities.split(",") if m.strip()])
         print(json.dumps(report["cells"], indent=1)[:4000])
     return 0

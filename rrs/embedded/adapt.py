@@ -98,25 +98,48 @@ def cached_self_answers(model: Any, questions: list[str], cfg: AdaptConfig) -> l
     return [(known[q][0], bool(known[q][1])) for q in questions]
 
 
-def build_examples(cfg: AdaptConfig, model: Any) -> list[dict[str, Any]]:
-    """(audio, instruction, target, closes) examples over the adaptation questions and voices."""
-    import numpy as np
+def clip_plan(cfg: AdaptConfig) -> list[tuple[str, Any]]:
+    """(question, voice) for every adaptation clip: up to ``voices_per_question`` distinct voices each."""
+    from rrs.speech import voice_for
 
-    from rrs.speech import synthesize_cached, voice_for
-
-    questions = benign_questions("adapt", seed=cfg.seed)
-    answers = cached_self_answers(model, questions, cfg)
-    examples = []
-    for q, (answer, finished) in zip(questions, answers, strict=True):
-        used = set()
+    plan = []
+    for q in benign_questions("adapt", seed=cfg.seed):
+        used = []
         for k in range(cfg.voices_per_question):
             voice = voice_for(f"{q}|{k}", cfg.seed)
-            if voice in used:
-                continue
-            used.add(voice)
-            wave = np.asarray(synthesize_cached(q, voice), dtype=np.float32)
-            examples.append({"question": q, "audio": wave, "voice": voice.name, "answer": answer,
-                             "answer_closes": finished})
+            if voice not in used:
+                used.append(voice)
+                plan.append((q, voice))
+    return plan
+
+
+def batch_schedule(cfg: AdaptConfig, n_clips: int) -> list[list[tuple[int, bool]]]:
+    """Every step's (clip index, is-repeat-task) pairs, drawn up front from the seed.
+
+    Drawing the whole schedule first means only the clips and self-answers that training will use are
+    computed, and a resumed run continues exactly where it stopped.
+    """
+    rng = random.Random(cfg.seed)
+    return [[(i, rng.random() < cfg.repeat_share) for i in rng.sample(range(n_clips), cfg.batch_size)]
+            for _ in range(cfg.steps)]
+
+
+def build_examples(cfg: AdaptConfig, model: Any, schedule: list[list[tuple[int, bool]]]) -> dict[int, dict[str, Any]]:
+    """The examples the schedule uses, by clip index: audio, question and (where needed) the self-answer."""
+    import numpy as np
+
+    from rrs.speech import synthesize_cached
+
+    plan = clip_plan(cfg)
+    used = sorted({i for step in schedule for i, _ in step})
+    answer_for = sorted({plan[i][0] for step in schedule for i, repeat in step if not repeat})
+    answers = dict(zip(answer_for, cached_self_answers(model, answer_for, cfg), strict=True))
+    examples = {}
+    for i in used:
+        question, voice = plan[i]
+        answer, finished = answers.get(question, ("", True))
+        examples[i] = {"question": question, "audio": np.asarray(synthesize_cached(question, voice), dtype=np.float32),
+                       "voice": voice.name, "answer": answer, "answer_closes": finished}
     return examples
 
 
@@ -203,9 +226,10 @@ def train(cfg: AdaptConfig, out_dir: Path | None = None, log: Any = print) -> di
     precision = resolve_precision(cfg.precision)
     model = load_embedded(cfg.variant, adapted=False)
     start = time.time()
-    examples = build_examples(cfg, model)
-    log(f"{len(examples)} clips of {len({e['question'] for e in examples})} questions; precision {precision}")
-    model.hear([e["audio"] for e in tqdm(examples, desc="front end")])  # memoise soft tokens once
+    schedule = batch_schedule(cfg, len(clip_plan(cfg)))
+    examples = build_examples(cfg, model, schedule)
+    log(f"{len(examples)} clips of {len({e['question'] for e in examples.values()})} questions; precision {precision}")
+    model.hear([e["audio"] for e in tqdm(examples.values(), desc="front end")])  # memoise soft tokens once
     prep_seconds = time.time() - start
 
     lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=0.0,
@@ -221,8 +245,8 @@ def train(cfg: AdaptConfig, out_dir: Path | None = None, log: Any = print) -> di
     train_start = time.time() - (curve[-1]["seconds"] if curve else 0.0)
     bar = tqdm(range(done, cfg.steps), desc="adapting", initial=done, total=cfg.steps)
     for step in bar:
-        batch = rng.sample(examples, cfg.batch_size)
-        repeat_mask = [rng.random() < cfg.repeat_share for _ in batch]
+        batch = [examples[i] for i, _ in schedule[step]]
+        repeat_mask = [repeat for _, repeat in schedule[step]]
         loss = _step_loss(model, batch, repeat_mask, precision, Query)
         for group in optimiser.param_groups:
             group["lr"] = lr_at(step, cfg)
@@ -245,9 +269,10 @@ def train(cfg: AdaptConfig, out_dir: Path | None = None, log: Any = print) -> di
         "config": asdict(cfg),
         "precision": precision,
         "machine": machine_summary(),
-        "n_examples": len(examples),
-        "n_questions": len({e["question"] for e in examples}),
-        "voices": sorted({e["voice"] for e in examples}),
+        "n_clips_used": len(examples),
+        "n_questions_used": len({e["question"] for e in examples.values()}),
+        "n_questions_available": len(benign_questions("adapt", seed=cfg.seed)),
+        "voices": sorted({e["voice"] for e in examples.values()}),
         "prep_seconds": round(prep_seconds, 1),
         "train_seconds": round(time.time() - train_start, 1),
         "trainable_params": sum(p.numel() for p in params),
