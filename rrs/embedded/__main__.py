@@ -19,6 +19,9 @@ def main(argv: list[str] | None = None) -> int:
     p_adapt.add_argument("--steps", type=int, default=110)
     p_adapt.add_argument("--batch-size", type=int, default=16)
     p_adapt.add_argument("--lr", type=float, default=5e-4)
+    p_adapt.add_argument("--warmup-steps", type=int, default=20)
+    p_adapt.add_argument("--repeat-share", type=float, default=0.7,
+                         help="share of repeat-the-question examples; the rest are self-distilled answers")
     p_adapt.add_argument("--seed", type=int, default=0)
     p_adapt.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"],
                          help="auto: bf16 autocast where the CPU multiplies bf16 natively (AMX, AVX-512 BF16)")
@@ -44,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         from rrs.embedded.adapt import AdaptConfig, train
 
         cfg = AdaptConfig(variant=args.variant, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                          warmup_steps=args.warmup_steps, repeat_share=args.repeat_share,
                           seed=args.seed, precision="bf16" if args.bf16 else args.precision,
                           checkpoint_every=args.checkpoint_every)
         record = train(cfg, args.out)

@@ -254,7 +254,7 @@ def train(cfg: AdaptConfig, out_dir: Path | None = None, log: Any = print) -> di
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimiser.step()
-        value = float(loss)
+        value = float(loss.detach())
         del loss
         release_free_memory()
         curve.append({"step": step + 1, "loss": round(value, 4), "lr": lr_at(step, cfg),

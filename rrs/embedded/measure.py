@@ -24,11 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from rrs.embedded.adapt import REPEAT_INSTRUCTION
+from rrs.embedded.assemble import SAFETY_SYSTEM_PROMPT
 from rrs.embedded.questions import benign_questions
 from rrs.embedded.safety_sets import harmbench_behaviours, overrefusal_benign, sample
 from rrs.evaluation.intervals import auroc_interval, rate_interval
 from rrs.evaluation.judges import KeywordJudge
 from rrs.evaluation.wer import word_error_rate
+from rrs.models.base import NO_SYSTEM_TURN
 from rrs.store import atomic_write_json
 
 VOICE_SEED = 1
@@ -155,6 +157,15 @@ def measure_all(variant: str = "embedded", n_heldout: int = 132, n_safety: int =
     report.data["llm_alone_name"] = model.name
     for pair in set_pairs:
         report.cell(f"llm-alone/text-only/{pair}", lambda p=pair: safety_cell(model, sets[p], "text-only"))
+    # The system prompt is chosen by measurement: the variant's default (above) against the alternatives.
+    default_prompt = model.system_prompt
+    for name, prompt in (("no-system-turn", NO_SYSTEM_TURN), ("template-default", None),
+                         ("safety-prompt", SAFETY_SYSTEM_PROMPT)):
+        if prompt == default_prompt:
+            continue
+        model.system_prompt = prompt
+        report.cell(f"llm-alone/text-only/harmbench-vs-rho/{name}",
+                    lambda: safety_cell(model, sets["harmbench-vs-rho"], "text-only"))
     del model
     model = load_embedded(variant)
     report.data["model"] = model.name
