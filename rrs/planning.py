@@ -24,12 +24,18 @@ Memory per device (bytes)
         a_tok = 4·2H (the two RMSNorms keep an fp32 copy of their input)
               + b·(2·nh·hd + 2·nkv·hd) (q, k, v and the attention output, for the attention backward)
               + b·3I (SiLU input, its output and up_proj's output, for the gated product)
-              + b·n_in + n_in (each LoRA module keeps its dropout output and a 1-byte dropout mask;
-                n_in = 3H + nh·hd + 2H + I; with dropout 0 they share tensors: n_in = 2H + I, no masks)
+              + b·n_in + m·n_in (each LoRA module keeps its dropout output and its dropout mask, m = 1 byte
+                on CUDA's fused dropout, m = b on CPU; n_in = 3H + nh·hd + 2H + I; with dropout 0 they share
+                tensors: n_in = 2H + I, no masks)
               (+ b·nh·T when the attention probabilities are materialised, as eager attention does)
-    tuning, no checkpointing:  weights + LoRA state + B·T·(L·a_tok) + B·T·a_tok (one layer's gradients)
-    tuning, checkpointing:     weights + LoRA state + B·T·L·H·b (layer inputs) + 2·B·T·a_tok (one layer
-                               recomputed and its gradients)
+    penalty     = 4·P_mm: rrs.tuning's λ‖scaling·B·A‖² forms every adapted module's full (out × in) update
+                  in fp32 and autograd keeps it until the backward (P_mm = the adapted matmul weights); the
+                  same value from r × r Gram matrices, s²·Σ (BᵀB) ⊙ (AAᵀ), would need none of it
+    tuning, no checkpointing:  weights + LoRA state + B·T·H·b (embeddings) + B·T·L·a_tok
+                               + max(penalty, 2·B·T·(H + I)·b): the backward frees the penalty's tensors
+                               first (its nodes are the newest), then gradients of one layer are in flight
+    tuning, checkpointing:     weights + LoRA state + B·T·H·b + B·T·L·H·b (each layer's input)
+                               + max(penalty, B·T·a_tok + 2·B·T·(H + I)·b) (one layer recomputed)
     extraction (no grad):      weights + max(LLM working set, encoder working set) + B·T·H·b (embeddings)
         LLM working set  = B·T·b·(3H + 3I) (+ 2·4·B·nh·T² for materialised fp32 scores and probabilities)
         encoder working  = B·Pa·b·(3d + 2f) + B·mel·2Pa·4 (input features) (+ 2·4·B·heads·Pa·W when
@@ -196,6 +202,9 @@ class Workload:
     lora_dropout: float = 0.1
     devices: int = 1
     materialised_attention: bool = False  # eager attention / CPU math path; False: SDPA flash kernels
+    device: str = "cuda"  # "cpu": dropout keeps a mask of the model dtype (CUDA's fused dropout: 1 byte)
+    #: rrs.tuning.lora_delta_penalty forms every scaling·B·A in fp32 and autograd keeps them to the backward.
+    penalty_materialised: bool = True
 
     @property
     def b(self) -> int:
@@ -222,7 +231,7 @@ def saved_per_token_layer(s: Shape, w: Workload, T: int) -> int:
     H, mlp, b = s.hidden, s.intermediate, w.b
     q, kv = s.heads * s.head_dim, s.kv_heads * s.head_dim
     n_in = (3 * H + q + 2 * H + mlp) if w.lora_dropout > 0 else (2 * H + mlp)
-    masks = n_in if w.lora_dropout > 0 else 0
+    masks = (n_in if w.device.startswith("cuda") else b * n_in) if w.lora_dropout > 0 else 0
     probs = b * s.heads * T if w.materialised_attention else 0
     return 4 * 2 * H + b * (2 * q + 2 * kv) + b * 3 * mlp + b * n_in + masks + probs
 
@@ -249,11 +258,16 @@ def memory_plan(s: Shape, w: Workload) -> dict[str, int]:
     embeds = B * T * s.hidden * b
     extraction = weights + embeds + max(llm_working_set(s, w, B, T), encoder_working_set(s, w, B))
     a_tok = saved_per_token_layer(s, w, T)
-    tune = weights + lora_state + embeds + B * T * s.layers * a_tok + B * T * a_tok
-    tune_ckpt = weights + lora_state + embeds + B * T * s.layers * s.hidden * b + 2 * B * T * a_tok
+    penalty = 4 * llm_matmul_params(s) if w.penalty_materialised and w.lora_r > 0 else 0
+    backward = B * T * b * 2 * (s.hidden + s.intermediate)  # one layer's activation gradients in flight
+    fixed = weights + lora_state + embeds
+    # The penalty's nodes are the newest in the graph, so the backward frees them first: they peak with the
+    # forward's saved activations, the in-flight gradients (and a recomputed layer) after them.
+    tune = fixed + B * T * s.layers * a_tok + max(penalty, backward)
+    tune_ckpt = fixed + B * T * s.layers * s.hidden * b + max(penalty, B * T * a_tok + backward)
     kv = 2 * s.layers * B * (T + w.new_tokens) * s.kv_heads * s.head_dim * b
     generation = extraction + kv + B * s.vocab * 4
-    return {"weights": weights, "lora_state": lora_state, "extraction": extraction, "tuning": tune,
+    return {"weights": weights, "lora_state": lora_state, "penalty": penalty, "extraction": extraction, "tuning": tune,
             "tuning_checkpointed": tune_ckpt, "kv_cache": kv, "generation": generation}
 
 
