@@ -64,6 +64,9 @@ def add_plan_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
                         help="the tuning row and run time use checkpointing (both rows are always printed)")
     parser.add_argument("--materialised-attention", action="store_true",
                         help="count T x T attention scores (eager attention, CPU); default: flash/SDPA kernels")
+    parser.add_argument("--penalty", choices=["materialised", "gram"], default="materialised",
+                        help="how the λ‖B·A‖² penalty is formed: as rrs.tuning does today (every B·A in fp32) "
+                             "or from r x r Gram matrices (no large tensors)")
     parser.add_argument("--devices", type=int, default=1, help="data-parallel devices")
     parser.add_argument("--tflops", type=float, default=400.0, help="sustained matmul rate per device, TFLOP/s")
     parser.add_argument("--samples", type=int, default=TARGET_SAMPLES, help="training samples per epoch")
@@ -76,7 +79,8 @@ def workload_from_args(args: argparse.Namespace) -> Workload:
     return Workload(batch=args.batch, micro_batch=args.micro_batch, audio_seconds=args.audio_seconds,
                     text_tokens=args.text_tokens, seq_len=args.seq_len, new_tokens=args.new_tokens,
                     dtype=args.dtype, lora_r=args.lora_r, lora_dropout=args.lora_dropout, devices=args.devices,
-                    materialised_attention=args.materialised_attention)
+                    materialised_attention=args.materialised_attention,
+                    penalty_materialised=args.penalty == "materialised")
 
 
 def _gib(n: float) -> str:
@@ -122,6 +126,8 @@ def format_plan(plan: dict[str, Any], checkpointing: bool = True) -> str:
     ])
     lines += _rows("peak memory per device", [
         ("weights", _gib(m["weights"])),
+        ("LoRA weights, grads, AdamW state (fp32)", _gib(m["lora_state"])),
+        ("LoRA penalty's B·A tensors (fp32, in tuning)", _gib(m["penalty"]) if m["penalty"] else "none (Gram form)"),
         ("extraction (forward, no grad)", _gib(m["extraction"])),
         ("tuning, LoRA + AdamW, checkpointing", _gib(m["tuning_checkpointed"])),
         ("tuning, LoRA + AdamW, no checkpointing", _gib(m["tuning"])),

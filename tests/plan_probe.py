@@ -91,11 +91,22 @@ def run_job(model, job: str, batch: int, seq: int, r: int, dropout: float, check
 
 def measure(job: str, batch: int, seq: int, checkpointing: bool, args: argparse.Namespace) -> dict:
     """One case: baseline, build, reset the high-water mark, run the job, read it."""
+    import torch
+
     from rrs.planning import Workload, memory_plan, shape_from_config
 
     settle()
     baseline = status_kib("VmRSS") * 1024
-    model, config = build(args.hidden, args.layers, args.heads, args.kv_heads, args.mlp, args.vocab)
+    if args.llm_folder:  # a saved checkpoint, e.g. the embedded model's LLM
+        from transformers import AutoModelForCausalLM
+
+        model = AutoModelForCausalLM.from_pretrained(args.llm_folder, dtype=torch.float32).eval()
+        config = model.config
+        with torch.no_grad():  # weights may be mapped from the file and paged in lazily: make them resident
+            for param in model.parameters():
+                param.data = param.data.clone()
+    else:
+        model, config = build(args.hidden, args.layers, args.heads, args.kv_heads, args.mlp, args.vocab)
     settle()
     Path("/proc/self/clear_refs").write_text("5")
     ready = status_kib("VmRSS") * 1024
@@ -124,6 +135,7 @@ def main() -> None:
     parser.add_argument("--vocab", type=int, default=4096)
     parser.add_argument("--lora-r", type=int, default=16)
     parser.add_argument("--lora-dropout", type=float, default=0.1)
+    parser.add_argument("--llm-folder", default=None, help="measure a saved causal LM instead of a random one")
     args = parser.parse_args()
 
     import torch
