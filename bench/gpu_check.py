@@ -47,34 +47,33 @@ RUN_SAMPLES, RUN_EPOCHS, RUN_BATCH = 1368, 10, 16
 
 
 def build_lalm(tiny: bool, device: str, dtype: Any) -> Any:
+    """The 7B-shaped model (``rrs.models.shapes.random_lalm``, published vocabulary) or, with ``tiny``, the same
+    structure at a width and depth a CPU runs in seconds."""
     import torch
     from transformers import Qwen2AudioConfig, Qwen2AudioForConditionalGeneration, Qwen2AudioProcessor
 
     from rrs.models.qwen2_audio import Qwen2AudioLALM
-    from rrs.models.shapes import QWEN2_AUDIO, QWEN2_AUDIO_ENCODER, QWEN2_AUDIO_TEXT, builtin_config
+    from rrs.models.shapes import QWEN2_AUDIO, QWEN2_AUDIO_ENCODER, QWEN2_AUDIO_TEXT, random_lalm
     from rrs.models.tiny import IM_END, QWEN2_AUDIO_CHAT_TEMPLATE, tiny_feature_extractor, tiny_tokenizer
 
+    if not tiny:
+        return random_lalm(QWEN2_AUDIO, full_vocab=True, device=device, dtype=dtype)
     tokenizer = tiny_tokenizer()
     pad, im_end = tokenizer.convert_tokens_to_ids("<|endoftext|>"), tokenizer.convert_tokens_to_ids(IM_END)
-    if tiny:  # the same structure at a width and depth a CPU runs in seconds
-        text = dict(QWEN2_AUDIO_TEXT, vocab_size=len(tokenizer), hidden_size=128, intermediate_size=344,
-                    num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4, bos_token_id=None, eos_token_id=im_end)
-        audio = dict(QWEN2_AUDIO_ENCODER, d_model=64, encoder_layers=2, encoder_attention_heads=4,
-                     encoder_ffn_dim=256)
-        config = Qwen2AudioConfig(text_config=text, audio_config=audio, audio_token_index=0)
-    else:
-        config = builtin_config(QWEN2_AUDIO)
-    config.audio_token_index = tokenizer.convert_tokens_to_ids("<|AUDIO|>")
-    config.text_config.pad_token_id, config.text_config.eos_token_id = pad, im_end
-    config.text_config.bos_token_id = None  # the checkpoint's ids name tokens the synthetic tokenizer lacks
+    text = dict(QWEN2_AUDIO_TEXT, vocab_size=len(tokenizer), hidden_size=128, intermediate_size=344,
+                num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4, bos_token_id=None,
+                eos_token_id=im_end, pad_token_id=pad)
+    audio = dict(QWEN2_AUDIO_ENCODER, d_model=64, encoder_layers=2, encoder_attention_heads=4, encoder_ffn_dim=256)
+    config = Qwen2AudioConfig(text_config=text, audio_config=audio,
+                              audio_token_index=tokenizer.convert_tokens_to_ids("<|AUDIO|>"))
     torch.manual_seed(0)
-    with torch.device(device):  # initialised in place on the device, in the target dtype
+    with torch.device(device):
         model = Qwen2AudioForConditionalGeneration._from_config(config, dtype=dtype).eval()
     model.generation_config.eos_token_id = [im_end, pad]
     model.generation_config.pad_token_id = pad
     processor = Qwen2AudioProcessor(feature_extractor=tiny_feature_extractor(), tokenizer=tokenizer,
                                     chat_template=QWEN2_AUDIO_CHAT_TEMPLATE)
-    return Qwen2AudioLALM(model, processor, name="qwen2-audio-7b-shaped-random" + ("-tiny" if tiny else ""))
+    return Qwen2AudioLALM(model, processor, name="qwen2-audio-7b-structure-tiny")
 
 
 class Clock:
