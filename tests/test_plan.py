@@ -112,6 +112,18 @@ def test_plan_is_within_20_percent_on_the_embedded_llm():
         assert row["predicted"] == pytest.approx(row["measured"], rel=0.20), row
 
 
+def test_gram_form_of_the_lora_penalty():
+    """README's suggestion: ‖s·B·A‖²_F = s²·Σ (BᵀB) ⊙ (AAᵀ), from r x r matrices only."""
+    import torch
+
+    gen = torch.Generator().manual_seed(0)
+    a, b, s = torch.randn(16, 300, generator=gen, dtype=torch.float64), torch.randn(
+        200, 16, generator=gen, dtype=torch.float64), 0.25
+    full = ((s * b @ a) ** 2).sum()
+    gram = s**2 * ((b.T @ b) * (a @ a.T)).sum()
+    assert torch.allclose(full, gram)
+
+
 def test_memory_plan_orders_and_scales():
     shape = shape_from_config(builtin_config(QWEN2_AUDIO), QWEN2_AUDIO)
     m = memory_plan(shape, Workload())

@@ -81,7 +81,9 @@ QWEN2_AUDIO_TOKEN_INDEX = 151_646  # config.json audio_token_index
 # ---- Qwen/Qwen2.5-Omni-7B, thinker ----------------------------------------------------------------
 # Source: config.json thinker_config of the released checkpoint, which the transformers 5
 # ``Qwen2_5OmniThinkerConfig`` / ``Qwen2_5OmniTextConfig`` / ``Qwen2_5OmniAudioEncoderConfig`` defaults
-# reproduce (their docstrings cite Qwen/Qwen2.5-Omni-7B); the LLM is Qwen2.5-7B's shape.
+# reproduce (their docstrings cite Qwen/Qwen2.5-Omni-7B; third-party copies of the released thinker
+# text_config agree: hidden 3584, 28 layers, 28 heads, 4 KV heads, MLP 18,944, vocab 152,064); the LLM is
+# Qwen2.5-7B's shape.
 QWEN_OMNI_TEXT = dict(
     vocab_size=152_064,
     hidden_size=3584,
@@ -107,7 +109,11 @@ QWEN_OMNI_AUDIO = dict(
 )
 QWEN_OMNI_VISION = dict(
     depth=32,
-    hidden_size=1280,  # released vision_config (transformers' class default, 3584, is not the tower width)
+    # The tower is Qwen2.5-VL's 1280-wide ViT (Qwen2.5-VL-7B's vision_config: hidden_size 1280). transformers 5
+    # sizes the blocks from hidden_size, whose class default (3584) is the LLM width, not the tower's; with
+    # 1280 the tower has 676.6M parameters, the ViT's size. Checked against the transformers 5 modeling
+    # code and Qwen2.5-VL's published config, not against an Omni config.json file.
+    hidden_size=1280,
     intermediate_size=3420,
     num_heads=16,
     in_channels=3,
