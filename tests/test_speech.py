@@ -16,7 +16,7 @@ import pytest
 import soundfile as sf
 
 from rrs import speech
-from rrs.speech import SAMPLE_RATE, VOICES, AudioError, Voice
+from rrs.speech import SAMPLE_RATE, VOICES, AudioError, Voice, espeak_engine, synthesis
 
 SENTENCE = "What will the weather be like tomorrow?"
 PIPER = Voice("piper", "joe")
@@ -125,7 +125,7 @@ def test_espeak_is_deterministic_across_interleaving_and_processes() -> None:
         f"print(hashlib.sha256(speech.synthesize({text!r}, speech.Voice('espeak', {ESPEAK.name!r}))"
         ".tobytes()).hexdigest())"
     )
-    root = Path(speech.__file__).resolve().parent.parent
+    root = Path(speech.__file__).resolve().parents[2]
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == hashlib.sha256(first.tobytes()).hexdigest()
 
@@ -138,15 +138,15 @@ def test_espeak_private_copy_when_library_is_held_elsewhere(monkeypatch: pytest.
     expected = speech.synthesize(SENTENCE, ESPEAK)
     other = ctypes.CDLL(espeakng_loader.get_library_path())  # another user of the bundled library
     try:
-        monkeypatch.setattr(speech, "_espeak_lib_path", None)
+        monkeypatch.setattr(espeak_engine, "_espeak_lib_path", None)
         other.espeak_Initialize(2, 0, espeakng_loader.get_data_path().encode(), 0x8000)
-        private = speech._espeak_library_path()
+        private = espeak_engine._espeak_library_path()
         assert Path(private).resolve() != Path(espeakng_loader.get_library_path()).resolve()
         np.testing.assert_array_equal(speech.synthesize(SENTENCE, ESPEAK), expected)
         np.testing.assert_array_equal(speech.synthesize(SENTENCE, ESPEAK), expected)
     finally:
         other.espeak_Terminate()
-        speech._dlclose(other)
+        espeak_engine._dlclose(other)
 
 
 def test_rate_changes_duration() -> None:
@@ -173,9 +173,9 @@ def test_espeak_uses_bundled_library_and_is_thread_safe() -> None:
 
     version, rate = speech.espeak_info()
     assert version.startswith("1.52") and rate == 22050
-    assert Path(speech._espeak_library_path()).exists()
+    assert Path(espeak_engine._espeak_library_path()).exists()
     bundled = Path(espeakng_loader.get_library_path()).resolve()
-    assert Path(speech._espeak_library_path()).resolve() == bundled
+    assert Path(espeak_engine._espeak_library_path()).resolve() == bundled
     texts = [f"Number {i} is on the list." for i in range(6)]
     voices = [VOICES[1 + i % (len(VOICES) - 1)] for i in range(6)]
     serial = [speech.synthesize(t, v) for t, v in zip(texts, voices, strict=True)]
@@ -211,7 +211,7 @@ def test_cache_returns_identical_audio_without_resynthesising(
     def boom(*_args, **_kwargs):
         raise AssertionError("synthesize called although the clip is cached")
 
-    monkeypatch.setattr(speech, "synthesize", boom)
+    monkeypatch.setattr(synthesis, "synthesize", boom)
     second = speech.synthesize_cached(text, voice)
     assert second.dtype == np.float32
     np.testing.assert_array_equal(first, second)
