@@ -1,4 +1,4 @@
-"""Plots and small helpers of the Features page; the computations live in :mod:`rrs.analysis`."""
+"""Plots and small helpers of the Features page; the computations live in :mod:`rrs.feature_analysis`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard.style import MUTED_COLOR, SELECTED_COLOR, style
-from rrs.analysis import FeatureAnalysis
+from rrs.feature_analysis import FeatureAnalysis
 
 CACHE = "feature_analyses"  # session key: {(fingerprint, pairs digest, modality): FeatureAnalysis}
 MAX_CACHED = 4  # per model; analyses of other models are dropped (they hold on to that model's lm_head)

@@ -1,4 +1,5 @@
-"""Streamlit pieces of the Pairs page; the computations live in :mod:`rrs.analysis`."""
+"""Streamlit pieces of the Pairs page; the computations live in :mod:`rrs.data.pairs` and
+:mod:`dashboard.audio_plots`."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from dashboard.audio_plots import spectrogram, waveform_envelope
 from dashboard.style import LABEL_COLORS, style
-from rrs import analysis
 from rrs.data import Pair
+from rrs.data.pairs import filter_pairs, make_pair, merge_pairs, mirror_train_pairs, pair_table, pair_uid
+from rrs.data.queries import item_audio, responses_for_pair, responses_table
+from rrs.data.user_files import load_pairs_upload
 from rrs.models.base import SAMPLE_RATE
 
 USER_PAIRS = "user_pairs"  # session key: list[Pair] the user added (typed or from a file)
@@ -27,7 +31,7 @@ def user_pairs() -> list[Pair]:
 
 
 def add_user_pairs(pairs: list[Pair]) -> int:
-    merged, added = analysis.merge_pairs(user_pairs(), pairs)
+    merged, added = merge_pairs(user_pairs(), pairs)
     st.session_state[USER_PAIRS] = merged
     return added
 
@@ -45,7 +49,7 @@ def show_flash() -> None:
 
 # ---- plots ----------------------------------------------------------------------------------------
 def waveform_figure(wave: np.ndarray, color: str, title: str) -> go.Figure:
-    times, low, high = analysis.waveform_envelope(wave, SAMPLE_RATE)
+    times, low, high = waveform_envelope(wave, SAMPLE_RATE)
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=times, y=high, mode="lines", line=dict(color=color, width=1), name="max",
                              hoverinfo="skip", showlegend=False))
@@ -56,7 +60,7 @@ def waveform_figure(wave: np.ndarray, color: str, title: str) -> go.Figure:
 
 
 def spectrogram_figure(wave: np.ndarray, color: str, title: str) -> go.Figure:
-    times, freqs, db = analysis.spectrogram(wave, SAMPLE_RATE)
+    times, freqs, db = spectrogram(wave, SAMPLE_RATE)
     fig = go.Figure(go.Heatmap(x=times, y=freqs, z=db, colorscale=[[0.0, "#FFFFFF"], [1.0, color]],
                                colorbar=dict(title="dB"), zmin=-80, zmax=0))
     fig.update_layout(title=title, xaxis_title="time (s)", yaxis_title="frequency (Hz)")
@@ -78,7 +82,7 @@ def render_upload() -> None:
     if st.session_state.get(_FILE_DONE) == signature:
         return
     try:
-        pairs = analysis.load_pairs_upload(uploaded.name, uploaded.getvalue())
+        pairs = load_pairs_upload(uploaded.name, uploaded.getvalue())
     except DataError as err:
         st.error(f"Could not read {uploaded.name}: {err}")
         return
@@ -132,7 +136,7 @@ def render_add_form() -> None:
         for problem in problems:
             st.error(problem)
         return
-    pair = analysis.make_pair(harmful, benign, category, waves["Harmful"], waves["Benign"])
+    pair = make_pair(harmful, benign, category, waves["Harmful"], waves["Benign"])
     added = add_user_pairs([pair])
     st.session_state[_FORM_VERSION] = v + 1  # a fresh, empty form
     flash("Pair added; it is listed under “My pairs”." if added else "That pair is already in “My pairs”.")
@@ -141,7 +145,7 @@ def render_add_form() -> None:
 
 # ---- browsing -------------------------------------------------------------------------------------
 def source_pairs(source: str) -> list[Pair]:
-    mirror = analysis.mirror_train_pairs()
+    mirror = mirror_train_pairs()
     if source == "Mirror (train split)":
         return mirror
     if source == "My pairs":
@@ -152,27 +156,27 @@ def source_pairs(source: str) -> list[Pair]:
 def render_browser() -> Pair | None:
     """Source, category and search filters, the table, and a picker; returns the chosen pair."""
     n_user = len(user_pairs())
-    counts = {"All pairs": len(analysis.mirror_train_pairs()) + n_user,
-              "Mirror (train split)": len(analysis.mirror_train_pairs()), "My pairs": n_user}
+    counts = {"All pairs": len(mirror_train_pairs()) + n_user,
+              "Mirror (train split)": len(mirror_train_pairs()), "My pairs": n_user}
     source = st.radio("Pairs", SOURCES, horizontal=True, key="pairs_source",
                       format_func=lambda s: f"{s} ({counts[s]})")
     pairs = source_pairs(source)
     if not pairs:
         st.info("You have not added any pairs yet. Use the **Add pairs** tab to type one or upload a file.")
         return None
-    table = analysis.pair_table(pairs)
+    table = pair_table(pairs)
     left, right = st.columns([2, 3])
     categories = left.multiselect("Categories", sorted(table["category"].unique()), key="pairs_categories",
                                   placeholder="All categories")
     search = right.text_input("Search", key="pairs_search", placeholder="words in either question")
-    shown = analysis.filter_pairs(table, categories, search)
+    shown = filter_pairs(table, categories, search)
     st.caption(f"Showing {len(shown)} of {len(table)} pairs.")
     if shown.empty:
         st.info("No pair matches these filters. Clear the search box or pick other categories.")
         return None
     st.dataframe(shown[["category", "harmful", "benign", "source"]], hide_index=True, height=280,
                  key="pairs_table")
-    by_uid = {analysis.pair_uid(p): p for p in pairs}
+    by_uid = {pair_uid(p): p for p in pairs}
     names = shown["category"] + " · " + shown["harmful"].str.slice(0, 90)
     labels = dict(zip(shown["uid"], names, strict=True))
     uid = st.selectbox("Pair", list(labels), format_func=labels.__getitem__, key="pairs_pick")
@@ -191,7 +195,7 @@ def render_pair(pair: Pair, seed: int) -> None:
             st.write(item.prompt)
             try:
                 with st.spinner("Synthesising speech…"):
-                    wave, how = analysis.item_audio(item, seed)
+                    wave, how = item_audio(item, seed)
             except Exception as err:  # noqa: BLE001 - a clip that can't be made is shown, the page goes on
                 st.error(f"No audio for this question: {err}")
                 continue
@@ -214,12 +218,12 @@ def render_responses(pair: Pair, seed: int) -> None:
         return
     st.caption(f"Greedy, first 48 tokens, from {model.name} in audio-text, text-only and audio-only mode.")
     store = st.session_state.setdefault(_RESPONSES, {})
-    key = (model.fingerprint(), analysis.pair_uid(pair), seed)
+    key = (model.fingerprint(), pair_uid(pair), seed)
     if st.button("Show model responses", key="pairs_show_responses"):
         try:
             with st.spinner("Generating six short answers…"):
-                store[key] = analysis.responses_for_pair(model, pair, seed=seed)
+                store[key] = responses_for_pair(model, pair, seed=seed)
         except Exception as err:  # noqa: BLE001 - shown to the user with its message
             st.error(f"Generation failed: {err}")
     if key in store:
-        st.dataframe(analysis.responses_table(store[key]), hide_index=True, key="pairs_responses_table")
+        st.dataframe(responses_table(store[key]), hide_index=True, key="pairs_responses_table")

@@ -7,8 +7,11 @@ import streamlit as st
 from dashboard import features_view as view
 from dashboard.pairs_view import user_pairs
 from dashboard.state import current_model
-from rrs import analysis
+from rrs.data.pairs import mirror_train_pairs, pairs_digest
+from rrs.data.splits import pairs_per_category
+from rrs.feature_analysis import FeatureAnalysis
 from rrs.models.base import MODALITIES
+from rrs.paths import safe_name
 
 SEED = 0
 SOURCES = ("Mirror (train split)", "My pairs (Pairs page)")
@@ -34,7 +37,7 @@ per_category = middle.number_input(
 modality = right.selectbox("Modality", MODALITIES, key="features_modality")
 
 if source == SOURCES[0]:
-    pairs = analysis.pairs_per_category(analysis.mirror_train_pairs(), int(per_category))
+    pairs = pairs_per_category(mirror_train_pairs(), int(per_category))
 else:
     pairs = user_pairs()
 if not pairs:
@@ -44,11 +47,11 @@ if modality != "audio-text":
     st.caption(f"In {modality} mode the prompt has no instruction, so t and t̃ coincide and ΔV̄ compares the "
                "harmful and benign questions themselves.")
 
-key = (model.fingerprint(), analysis.pairs_digest(pairs, SEED), modality)
+key = (model.fingerprint(), pairs_digest(pairs, SEED), modality)
 if st.button(f"Compute representations ({len(pairs)} pairs)", type="primary", key="features_compute"):
     bar = st.progress(0.0, text="Starting…")
     try:
-        result = analysis.FeatureAnalysis.from_model(
+        result = FeatureAnalysis.from_model(
             model, pairs, modality, seed=SEED,
             progress=lambda fraction, message: bar.progress(min(max(fraction, 0.0), 1.0), text=message))
     except Exception as err:  # noqa: BLE001 - every failure is shown with its message
@@ -83,7 +86,7 @@ if st.button("Save selection", key="features_save"):
     from rrs.jobs import runs_root
 
     try:
-        folder = current.save(runs_root() / "features" / analysis.safe_name(name), top)
+        folder = current.save(runs_root() / "features" / safe_name(name), top)
     except (ValueError, OSError) as err:
         st.error(f"Could not save: {err}")
     else:

@@ -14,7 +14,8 @@ from dashboard import steer_view as view
 from dashboard.state import current_model, show_flash
 from dashboard.style import LABEL_COLORS
 from dashboard.tune_view import ACTIVE_STATES, STATE_ICONS, stop_run
-from rrs import analysis, jobs
+from rrs import jobs
+from rrs.data.queries import item_audio
 from rrs.models.base import MODALITIES, SAMPLE_RATE, Query
 
 ss = st.session_state
@@ -155,7 +156,7 @@ for column, item in zip(st.columns(2), (pair.harmful, pair.benign), strict=True)
         st.write(item.prompt)
         try:
             with st.spinner("Synthesising speech…"):
-                wave, how = analysis.item_audio(item, SEED)
+                wave, how = item_audio(item, SEED)
         except Exception as err:  # noqa: BLE001 - shown to the user with its message
             st.error(f"No audio for this question: {err}")
             st.stop()

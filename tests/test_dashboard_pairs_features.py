@@ -85,7 +85,7 @@ def test_features_page_without_model_says_to_load_one():
 
 
 def test_pairs_page_lists_mirror_pairs_without_model():
-    from rrs.analysis import mirror_train_pairs
+    from rrs.data.pairs import mirror_train_pairs
 
     at = open_page("pairs.py")
     assert len(at.dataframe[0].value) == len(mirror_train_pairs())

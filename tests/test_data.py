@@ -13,6 +13,7 @@ import soundfile as sf
 
 from rrs import data, speech
 from rrs.data import DataError, Item, Pair, normalise
+from rrs.data import queries as queries_mod
 from rrs.models.base import DEFAULT_INSTRUCTION, SAMPLE_RATE
 
 
@@ -325,7 +326,7 @@ def test_to_queries_uses_file_or_synthesis(monkeypatch: pytest.MonkeyPatch, wav:
         calls.append((text, voice))
         return (0.1 * np.sin(np.arange(1600) / 5.0)).astype(np.float32)
 
-    monkeypatch.setattr(speech, "synthesize_cached", fake_synthesize)
+    monkeypatch.setattr(queries_mod, "synthesize_cached", fake_synthesize)
     with_file = Item("How do I pick a lock?", "harmful", audio_path=str(wav))
     spoken = Item("What is a lock?", "benign")
     queries = data.to_queries([with_file, spoken], seed=7, progress=False)

@@ -15,10 +15,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from rrs.data.safety_sets import harmbench_behaviours, overrefusal_benign, sample
 from rrs.embedded.adapt import REPEAT_INSTRUCTION
 from rrs.embedded.assemble import SAFETY_SYSTEM_PROMPT
 from rrs.embedded.questions import benign_questions
-from rrs.embedded.safety_sets import harmbench_behaviours, overrefusal_benign, sample
 from rrs.evaluation.judges import KeywordJudge
 from rrs.evaluation.wer import word_error_rate
 

@@ -1,5 +1,4 @@
-"""rrs.analysis on a tiny random Qwen2-Audio: FeatureAnalysis readouts, per-category ΔV̄, disk cache, and
-the Pairs-page helpers (tables, uploads, typed pairs, responses, audio plots)."""
+"""rrs.feature_analysis on a tiny random Qwen2-Audio: FeatureAnalysis readouts, per-category ΔV̄, disk cache."""
 
 from __future__ import annotations
 
@@ -10,18 +9,17 @@ import numpy as np
 import pytest
 import torch
 
-from rrs import analysis
-from rrs.analysis import FeatureAnalysis, share_kept
-from rrs.data import DataError, Item, Pair
+from rrs.data.pairs import mirror_train_pairs
+from rrs.data.types import Item, Pair
+from rrs.feature_analysis import FeatureAnalysis, share_kept
 from rrs.features import SafetyFeatures, delta_mean
-from rrs.models.base import SAMPLE_RATE
 
 TOPS = (0.5, 5.0, 12.5, 25.0, 51.0, 75.0, 100.0)
 
 
 def _pairs() -> list[Pair]:
     """Four Mirror train pairs from two categories (two each)."""
-    pairs = analysis.mirror_train_pairs()
+    pairs = mirror_train_pairs()
     first, second = list(dict.fromkeys(p.category for p in pairs))[:2]
     return [p for p in pairs if p.category == first][:2] + [p for p in pairs if p.category == second][:2]
 
@@ -167,79 +165,3 @@ def test_save_writes_the_chosen_selection(built, tmp_path):
     meta = json.loads((folder / "analysis.json").read_text())
     assert meta["n_pairs"] == 4 and meta["modality"] == "audio-text"
     assert meta["readouts"]["n_selected"] == fa.readouts(12.5)["n_selected"] == 8
-    assert analysis.safe_name(" my run/1 ") == "my-run-1"
-    with pytest.raises(ValueError):
-        analysis.safe_name("../")
-
-
-def test_responses_for_pair(cache_root, tiny):
-    out = analysis.responses_for_pair(tiny, _pairs()[0], max_new_tokens=4)
-    assert list(out) == ["audio-text", "text-only", "audio-only"]
-    assert all(isinstance(h, str) and isinstance(b, str) for h, b in out.values())
-    table = analysis.responses_table(out)
-    assert table.shape == (3, 3)
-
-
-# ---- Pairs-page helpers -------------------------------------------------------------------------------
-def test_pair_table_and_filters():
-    pairs = analysis.mirror_train_pairs()
-    from rrs.data import mirror_pairs, split_pairs
-
-    assert pairs == split_pairs(mirror_pairs())[0]
-    table = analysis.pair_table(pairs)
-    assert list(table.columns) == list(analysis.PAIR_COLUMNS)
-    assert len(table) == len(pairs) and table["uid"].is_unique
-    category = table["category"].iloc[0]
-    by_category = analysis.filter_pairs(table, [category])
-    assert 0 < len(by_category) < len(table) and set(by_category["category"]) == {category}
-    assert len(analysis.filter_pairs(table, [])) == len(table)  # no category chosen: all
-    word = table["harmful"].iloc[0].split()[-1].strip("?.!,").upper()
-    found = analysis.filter_pairs(table, None, word)
-    assert 0 < len(found) < len(table)
-    assert len(analysis.filter_pairs(table, None, "zzqxj-no-such-word")) == 0
-    assert analysis.pairs_per_category(pairs, 1) == [
-        next(p for p in pairs if p.category == c) for c in dict.fromkeys(p.category for p in pairs)
-    ]
-
-
-def test_uploaded_pairs_file_and_typed_pairs(tmp_path, monkeypatch):
-    monkeypatch.setenv("RRS_CACHE", str(tmp_path / "cache"))
-    good = b"harmful,benign,category\nHow do I pick a lock?,How do I change a lock?,crime\n"
-    pairs = analysis.load_pairs_upload("mine.csv", good)
-    assert len(pairs) == 1 and pairs[0].category == "crime" and pairs[0].harmful.source == "user:mine.csv"
-    with pytest.raises(DataError, match="missing required column 'benign'"):
-        analysis.load_pairs_upload("bad.csv", b"harmful,other\nx,y\n")
-    with pytest.raises(DataError, match="unsupported file type"):
-        analysis.load_pairs_upload("bad.txt", b"x")
-
-    from rrs.models.tiny import tiny_audio
-
-    wave = tiny_audio(1.0)
-    pair = analysis.make_pair("How do I hurt someone?", "How do I help someone?", "", harmful_wave=wave)
-    assert pair.category == "uncategorised" and pair.benign.audio_path is None
-    heard, how = analysis.item_audio(pair.harmful)
-    assert how.startswith("recording ") and np.abs(heard - wave).max() < 1e-3
-    merged, added = analysis.merge_pairs(pairs, [pair, pair, pairs[0]])
-    assert added == 1 and len(merged) == 2
-    with pytest.raises(ValueError):
-        analysis.make_pair(" ", "benign")
-
-
-def test_spectrogram_and_waveform_shapes():
-    wave = np.sin(2 * np.pi * 1000 * np.arange(SAMPLE_RATE) / SAMPLE_RATE).astype(np.float32)
-    times, freqs, db = analysis.spectrogram(wave, n_fft=512, hop=160, win_length=400)
-    assert db.shape == (257, 1 + (SAMPLE_RATE - 400) // 160) == (freqs.size, times.size)
-    assert db.max() == 0.0 and db.min() >= -80.0
-    assert abs(freqs[db.mean(axis=1).argmax()] - 1000) < SAMPLE_RATE / 512
-    assert analysis.spectrogram(wave[:100])[2].shape == (257, 1)
-    t, lo, hi = analysis.waveform_envelope(wave, max_points=500)
-    assert t.shape == lo.shape == hi.shape == (500,) and (lo <= hi).all() and hi.max() <= 1.0
-    t, lo, hi = analysis.waveform_envelope(wave[:10], max_points=500)
-    assert lo.size == 10
-
-
-def test_pair_uid_is_stable():
-    pair = Pair(Item("a harmful thing", "harmful", "x"), Item("a benign thing", "benign", "x"), "x")
-    same = Pair(Item("a harmful thing", "harmful", "x"), Item("a benign thing", "benign", "x"), "x")
-    assert analysis.pair_uid(pair) == analysis.pair_uid(same) and len(analysis.pair_uid(pair)) == 12
-    assert analysis.pairs_digest([pair]) != analysis.pairs_digest([pair], seed=1)

@@ -1,324 +1,50 @@
-"""The computations behind the dashboard's Pairs and Features pages (no Streamlit in here).
+"""The computations behind the dashboard's Features page (no Streamlit in here).
 
-Pairs
-    :func:`mirror_train_pairs`, :func:`pair_table` / :func:`filter_pairs` (a browsable table),
-    :func:`load_pairs_upload` (an uploaded CSV/JSONL file), :func:`make_pair` / :func:`save_user_audio`
-    (a typed pair with optional recordings), :func:`item_audio` (the clip a model hears for an item) and
-    :func:`responses_for_pair` (short greedy answers to both questions in each modality).
-
-Audio plots
-    :func:`waveform_envelope` and :func:`spectrogram` (numpy only).
-
-Features
-    :class:`FeatureAnalysis`: representations (from the disk cache of :mod:`rrs.representations`),
-    :class:`~rrs.features.SafetyFeatures`, a :class:`~rrs.features.FirstTokenPreview` and per-category
-    ΔV̄, built once; :meth:`FeatureAnalysis.readouts` then answers "what if I keep the top m%" in one
-    matrix-vector product, so a slider never recomputes representations.
+:class:`FeatureAnalysis`: representations (from the disk cache of :mod:`rrs.representations`),
+:class:`~rrs.features.SafetyFeatures`, a :class:`~rrs.features.FirstTokenPreview` and per-category ΔV̄,
+built once; :meth:`FeatureAnalysis.readouts` then answers "what if I keep the top m%" in one
+matrix-vector product, so a slider never recomputes representations. torch and pandas are imported when
+used.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
-import re
-import tempfile
 import threading
-from collections.abc import Callable, Iterable, Sequence
-from functools import cache
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rrs.data import DEFAULT_CATEGORY, Item, Pair, pairs_per_category
-from rrs.models.base import MODALITIES, SAMPLE_RATE, check_modality
+from rrs.data.pairs import pair_uid
+from rrs.data.prompts import EXTRACTION_PROMPT, REFUSAL_EXTRACTION_PROMPT
+from rrs.data.queries import to_queries
+from rrs.data.types import Pair
+from rrs.features import (
+    FirstTokenPreview,
+    SafetyFeatures,
+    compute_features,
+    delta_mean,
+    refusal_opener_ids,
+)
+from rrs.features import (
+    n_selected as count_selected,
+)
+from rrs.models.base import check_modality
+from rrs.representations import extract_pairs
+from rrs.store import atomic_write_json
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     import torch
 
-    from rrs.features import FirstTokenPreview, SafetyFeatures
     from rrs.models.base import LALM
 
-__all__ = [
-    "PAIR_COLUMNS",
-    "FeatureAnalysis",
-    "filter_pairs",
-    "item_audio",
-    "load_pairs_upload",
-    "make_pair",
-    "merge_pairs",
-    "mirror_train_pairs",
-    "pair_table",
-    "pair_uid",
-    "pairs_digest",
-    "pairs_per_category",
-    "responses_for_pair",
-    "responses_table",
-    "safe_name",
-    "save_user_audio",
-    "share_kept",
-    "spectrogram",
-    "waveform_envelope",
-]
+__all__ = ["FeatureAnalysis", "ProgressFn", "share_kept"]
 
 #: ``progress(fraction in [0, 1], message)``
 ProgressFn = Callable[[float, str], None]
-
-PAIR_COLUMNS = ("category", "harmful", "benign", "source", "uid")
-
-
-# --------------------------------------------------------------------------------------------------
-# Pairs
-# --------------------------------------------------------------------------------------------------
-
-
-def pair_uid(pair: Pair) -> str:
-    """A stable 12-hex-digit id of a pair, from its two items' uids."""
-    return hashlib.sha1(f"{pair.harmful.uid}\x00{pair.benign.uid}".encode()).hexdigest()[:12]
-
-
-def pairs_digest(pairs: Iterable[Pair], seed: int = 0) -> str:
-    """A short hash of a list of pairs (order matters) and the voice seed: a cache key."""
-    digest = hashlib.sha256(f"seed={int(seed)}".encode())
-    for pair in pairs:
-        digest.update(pair_uid(pair).encode())
-        for item in (pair.harmful, pair.benign):
-            digest.update((item.audio_path or "-").encode())
-    return digest.hexdigest()[:16]
-
-
-@cache
-def _mirror_train(val_fraction: float, seed: int) -> tuple[Pair, ...]:
-    from rrs.data import mirror_pairs, split_pairs
-
-    return tuple(split_pairs(mirror_pairs(), val_fraction, seed)[0])
-
-
-def mirror_train_pairs(val_fraction: float = 0.2, seed: int = 0) -> list[Pair]:
-    """The train part of ``split_pairs(mirror_pairs())`` (479 of 598 pairs by default), computed once."""
-    return list(_mirror_train(float(val_fraction), int(seed)))
-
-
-def merge_pairs(existing: Sequence[Pair], new: Iterable[Pair]) -> tuple[list[Pair], int]:
-    """``existing`` plus the pairs of ``new`` not in it yet (by :func:`pair_uid`); returns (pairs, added)."""
-    out = list(existing)
-    seen = {pair_uid(p) for p in out}
-    added = 0
-    for pair in new:
-        uid = pair_uid(pair)
-        if uid not in seen:
-            seen.add(uid)
-            out.append(pair)
-            added += 1
-    return out, added
-
-
-def pair_table(pairs: Sequence[Pair]) -> pd.DataFrame:
-    """One row per pair: ``category``, ``harmful``, ``benign`` (the prompts), ``source``, ``uid``."""
-    import pandas as pd
-
-    rows = [
-        (p.category, p.harmful.prompt, p.benign.prompt, p.harmful.source, pair_uid(p)) for p in pairs
-    ]
-    return pd.DataFrame(rows, columns=list(PAIR_COLUMNS))
-
-
-def filter_pairs(
-    table: pd.DataFrame, categories: Sequence[str] | None = None, search: str = ""
-) -> pd.DataFrame:
-    """Rows of ``table`` in ``categories`` (``None`` or empty: every category) whose category, harmful or
-    benign text contains every whitespace-separated word of ``search`` (case-insensitive)."""
-    keep = np.ones(len(table), dtype=bool)
-    if categories:
-        keep &= table["category"].isin(list(categories)).to_numpy()
-    words = search.lower().split()
-    if words:
-        text = (table["category"] + " " + table["harmful"] + " " + table["benign"]).str.lower()
-        for word in words:
-            keep &= text.str.contains(word, regex=False).to_numpy()
-    return table[keep].reset_index(drop=True)
-
-
-def load_pairs_upload(name: str, content: bytes) -> list[Pair]:
-    """Pairs from an uploaded CSV/JSONL file: written to a temporary copy, read by
-    :func:`rrs.data.load_pairs_file` (which raises :class:`~rrs.data.DataError` naming row and column).
-
-    Relative audio paths in the file can't be resolved (the upload has no folder), so they are reported
-    as missing; absolute paths to existing files work.
-    """
-    from rrs.data import DataError, load_pairs_file
-
-    filename = Path(str(name)).name or "upload"
-    if not re.fullmatch(r"[\w .()+-]{1,200}", filename):
-        suffix = Path(filename).suffix.lower()
-        filename = "upload" + (suffix if re.fullmatch(r"\.[a-z0-9]{1,8}", suffix) else "")
-    if not content:
-        raise DataError(f"{filename}: the file is empty")
-    with tempfile.TemporaryDirectory(prefix="rrs-pairs-") as folder:
-        path = Path(folder) / filename
-        path.write_bytes(bytes(content))
-        return load_pairs_file(path)
-
-
-def save_user_audio(wave: np.ndarray, root: str | Path | None = None) -> Path:
-    """Keep a user's recording as a 16 kHz 16-bit WAV named by its content hash; returns the path.
-
-    Default folder: ``rrs.paths.cache_dir() / "user_audio"``.
-    """
-    from rrs.paths import cache_dir
-    from rrs.speech import save_wav
-
-    wave = np.ascontiguousarray(wave, dtype=np.float32)
-    folder = Path(root) if root is not None else cache_dir() / "user_audio"
-    path = folder / f"{hashlib.sha1(wave.tobytes()).hexdigest()[:20]}.wav"
-    if not path.is_file():
-        save_wav(path, wave)
-    return path
-
-
-def make_pair(
-    harmful_text: str,
-    benign_text: str,
-    category: str = "",
-    harmful_wave: np.ndarray | None = None,
-    benign_wave: np.ndarray | None = None,
-    *,
-    source: str = "user:typed",
-    audio_root: str | Path | None = None,
-) -> Pair:
-    """A user's pair. Recordings (16 kHz waveforms, e.g. from :func:`rrs.speech.load_audio`) are saved with
-    :func:`save_user_audio` and become the items' ``audio_path``; without one the text is synthesised.
-    Raises ``ValueError`` for an empty text."""
-    if not harmful_text.strip():
-        raise ValueError("the harmful question is empty")
-    if not benign_text.strip():
-        raise ValueError("the benign question is empty")
-    category = category.strip() or DEFAULT_CATEGORY
-
-    def audio(wave: np.ndarray | None) -> str | None:
-        return None if wave is None else str(save_user_audio(wave, audio_root))
-
-    return Pair(
-        Item(harmful_text.strip(), "harmful", category, audio(harmful_wave), source),
-        Item(benign_text.strip(), "benign", category, audio(benign_wave), source),
-        category,
-    )
-
-
-def item_audio(item: Item, seed: int = 0) -> tuple[np.ndarray, str]:
-    """The 16 kHz clip the model hears for ``item`` (as :func:`rrs.data.to_queries` makes it) and where it
-    comes from: ``"recording <file>"`` or the synthetic voice's label."""
-    from rrs.data import to_queries
-    from rrs.speech import voice_for
-
-    wave = to_queries([item], seed, progress=False)[0].audio
-    assert wave is not None
-    how = f"recording {Path(item.audio_path).name}" if item.audio_path else voice_for(item.uid, seed).label
-    return wave, how
-
-
-def responses_for_pair(
-    model: LALM,
-    pair: Pair,
-    modalities: Sequence[str] = MODALITIES,
-    seed: int = 0,
-    max_new_tokens: int = 48,
-) -> dict[str, tuple[str, str]]:
-    """Greedy answers to the pair's two questions: ``{modality: (harmful answer, benign answer)}``.
-
-    Audio-text uses the model's default instruction (the paper's extraction prompt t).
-    """
-    from rrs.data import to_queries
-    from rrs.models.base import GenerationSettings
-
-    modalities = [check_modality(m) for m in modalities]
-    with_audio = any(m != "text-only" for m in modalities)
-    queries = to_queries([pair.harmful, pair.benign], seed, with_audio=with_audio, progress=False)
-    settings = GenerationSettings(max_new_tokens=max_new_tokens, do_sample=False, seed=seed)
-    out = {}
-    for modality in modalities:
-        answers = model.generate(queries, modality, settings=settings)
-        out[modality] = (answers[0][0], answers[1][0])
-    return out
-
-
-def responses_table(responses: dict[str, tuple[str, str]]) -> pd.DataFrame:
-    import pandas as pd
-
-    rows = [(m, h, b) for m, (h, b) in responses.items()]
-    columns = ["modality", "answer to the harmful question", "answer to the benign question"]
-    return pd.DataFrame(rows, columns=columns)
-
-
-def safe_name(name: str) -> str:
-    """A folder name from user text (letters, digits, ``.``, ``_``, ``-``); ``ValueError`` if none is left."""
-    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", name.strip()).strip(".-")
-    if not cleaned:
-        raise ValueError("give a name with at least one letter or digit")
-    return cleaned[:100]
-
-
-# --------------------------------------------------------------------------------------------------
-# Audio plots
-# --------------------------------------------------------------------------------------------------
-
-
-def waveform_envelope(
-    wave: np.ndarray, sr: int = SAMPLE_RATE, max_points: int = 2000
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(times, low, high)`` for plotting a clip with at most ``max_points`` points: the minimum and maximum
-    sample of each of ``max_points`` equal blocks (the samples themselves if the clip is shorter)."""
-    wave = np.asarray(wave, dtype=np.float32).reshape(-1)
-    if max_points < 1:
-        raise ValueError("max_points must be >= 1")
-    n = wave.size
-    if n <= max_points:
-        times = np.arange(n, dtype=np.float64) / sr
-        return times, wave.copy(), wave.copy()
-    edges = np.linspace(0, n, max_points + 1).astype(np.int64)
-    low = np.minimum.reduceat(wave, edges[:-1])
-    high = np.maximum.reduceat(wave, edges[:-1])
-    times = (edges[:-1] + edges[1:]) / 2.0 / sr
-    return times, low, high
-
-
-def spectrogram(
-    wave: np.ndarray,
-    sr: int = SAMPLE_RATE,
-    n_fft: int = 512,
-    hop: int = 160,
-    win_length: int = 400,
-    top_db: float = 80.0,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Power spectrogram in dB: ``(times, freqs, db)`` with ``db`` of shape ``(n_fft // 2 + 1, n_frames)``.
-
-    Frames of ``win_length`` samples (Hann window, zero-padded to ``n_fft``) every ``hop`` samples, no
-    centring: ``n_frames = 1 + (max(len, win_length) - win_length) // hop`` (a clip shorter than one window
-    is zero-padded to one frame). dB are relative to the loudest bin and floored at ``-top_db``.
-    ``times`` are frame centres in seconds, ``freqs`` in Hz.
-    """
-    wave = np.asarray(wave, dtype=np.float64).reshape(-1)
-    if not 0 < win_length <= n_fft:
-        raise ValueError("need 0 < win_length <= n_fft")
-    if hop < 1:
-        raise ValueError("hop must be >= 1")
-    if wave.size < win_length:
-        wave = np.pad(wave, (0, win_length - wave.size))
-    frames = np.lib.stride_tricks.sliding_window_view(wave, win_length)[::hop]
-    spectrum = np.fft.rfft(frames * np.hanning(win_length), n=n_fft, axis=1)
-    power = (spectrum.real**2 + spectrum.imag**2).T
-    ref = max(float(power.max()), 1e-20)
-    db = 10.0 * np.log10(np.maximum(power, ref * 1e-12) / ref)
-    db = np.maximum(db, -float(top_db)).astype(np.float32)
-    times = (np.arange(frames.shape[0]) * hop + win_length / 2.0) / sr
-    freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
-    return times, freqs, db
-
-
-# --------------------------------------------------------------------------------------------------
-# Features
-# --------------------------------------------------------------------------------------------------
 
 
 def share_kept(contrib: np.ndarray | torch.Tensor, n_selected: int) -> float:
@@ -358,8 +84,6 @@ class FeatureAnalysis:
         fingerprint: str = "",
     ) -> None:
         import torch
-
-        from rrs.features import delta_mean
 
         self.pairs = tuple(pairs)
         self.modality = check_modality(modality)
@@ -450,10 +174,6 @@ class FeatureAnalysis:
         """
         import torch
 
-        from rrs.data import EXTRACTION_PROMPT, REFUSAL_EXTRACTION_PROMPT, to_queries
-        from rrs.features import FirstTokenPreview, compute_features, refusal_opener_ids
-        from rrs.representations import extract_pairs
-
         modality = check_modality(modality)
         pairs = list(pairs)
         if not pairs:
@@ -502,9 +222,7 @@ class FeatureAnalysis:
         return len(self.pairs)
 
     def n_selected(self, top_percent: float) -> int:
-        from rrs.features import n_selected
-
-        return n_selected(self.hidden_size, top_percent)
+        return count_selected(self.hidden_size, top_percent)
 
     def mask(self, top_percent: float) -> torch.Tensor:
         """The top-m% selection (the same as ``features.with_top(top_percent).mask``)."""
@@ -600,8 +318,6 @@ class FeatureAnalysis:
     def save(self, folder: str | Path, top_percent: float) -> Path:
         """Write the selection with :meth:`SafetyFeatures.save` plus ``analysis.json`` (pairs, modality,
         model, readouts) into ``folder``; returns the folder."""
-        from rrs.store import atomic_write_json
-
         folder = self.selection(top_percent).save(folder)
         readouts = self.readouts(top_percent)
         atomic_write_json(
