@@ -21,10 +21,11 @@ import contextlib
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rrs.config import ConfigMixin
 from rrs.store import atomic_write, atomic_write_json
 
 TRAINED = ("sft-full", "sft-shallow-mirror", "sft-shallow-parallel", "sft-deep", "rrs")
@@ -35,7 +36,7 @@ MODALITIES = ("audio-text", "text-only", "audio-only")
 
 
 @dataclass(frozen=True)
-class CompareConfig:
+class CompareConfig(ConfigMixin):
     """Everything a comparison depends on; saved in ``compare.json``. Changing it needs a new folder."""
 
     model: str = "embedded"
@@ -80,16 +81,6 @@ class CompareConfig:
         for method in self.runs:
             if method not in TRAINED:
                 raise ValueError(f"--run names a trained method ({', '.join(TRAINED)}), not {method!r}")
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> CompareConfig:
-        data = dict(data)
-        for key in ("methods", "modalities", "sweep_alphas"):
-            data[key] = tuple(data[key])
-        return cls(**data)
 
 
 def cell_name(method: str, modality: str) -> str:

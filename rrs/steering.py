@@ -34,10 +34,11 @@ import os
 import re
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rrs.config import ConfigMixin
 from rrs.data import EXTRACTION_PROMPT
 from rrs.models.base import Modality, Query, check_modality
 from rrs.store import atomic_write, atomic_write_json
@@ -90,7 +91,7 @@ def refusal_prompt_text(choice: str) -> str:
 
 # ---- configuration ------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class SteeringConfig:
+class SteeringConfig(ConfigMixin):
     """How the SARSteer vectors are extracted and, by default, applied. Serialisable with ``to_dict``."""
 
     #: Decoder layers to steer (``None``: all of them, resolved when the vectors are computed).
@@ -126,19 +127,6 @@ class SteeringConfig:
     def refused_instruction(self) -> str:
         """``t + refusal_prompt``."""
         return f"{self.instruction} {self.refusal_prompt}"
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["layers"] = list(self.layers) if self.layers is not None else None
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SteeringConfig:
-        names = {f.name for f in fields(cls)}
-        kwargs = {k: v for k, v in data.items() if k in names}
-        if kwargs.get("layers") is not None:
-            kwargs["layers"] = tuple(kwargs["layers"])
-        return cls(**kwargs)
 
 
 def refused_prompt_inputs(

@@ -24,10 +24,11 @@ import random
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rrs.config import ConfigMixin
 from rrs.store import atomic_write, atomic_write_json
 
 LORA_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -36,7 +37,7 @@ METHODS = ("rrs", "sft-full", "sft-shallow-mirror", "sft-shallow-parallel", "sft
 
 
 @dataclass(frozen=True)
-class TuneConfig:
+class TuneConfig(ConfigMixin):
     """Everything that defines an RRS run. Serialised to ``config.json``; the contract with the UI/CLI."""
 
     model: str = "embedded"
@@ -78,17 +79,6 @@ class TuneConfig:
         unknown = set(self.lora_modules) - set(LORA_MODULES)
         if unknown:
             raise ValueError(f"unknown LoRA modules {sorted(unknown)}; choose from {', '.join(LORA_MODULES)}")
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> TuneConfig:
-        data = dict(data)
-        for key in ("lora_modules", "betas", "lora_layers"):
-            if data.get(key) is not None:
-                data[key] = tuple(data[key])
-        return cls(**data)
 
 
 #: The demo configuration: sized to finish in minutes on a 2-core CPU (docs/RESULTS.md).
