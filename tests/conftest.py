@@ -47,7 +47,7 @@ def tiny_workspace_factory():
     """Returns ``make(folder)``: a saved tiny Qwen2-Audio checkpoint, a pairs file and small eval sets."""
 
     def make(folder: Path) -> dict[str, str]:
-        from rrs.models.tiny import save_tiny, tiny_qwen2_audio
+        from rrs.testing import save_tiny, tiny_qwen2_audio
 
         ckpt = save_tiny(tiny_qwen2_audio(seed=0), folder / "ckpt")
         pairs = write_pairs(folder / "pairs.jsonl", TINY_PAIRS)

@@ -32,7 +32,7 @@ def isolated_state(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory):
-    from rrs.models.tiny import save_tiny, tiny_qwen2_audio
+    from rrs.testing import save_tiny, tiny_qwen2_audio
 
     return save_tiny(tiny_qwen2_audio(seed=2), tmp_path_factory.mktemp("tiny") / "tiny-qwen2-audio")
 

@@ -18,8 +18,8 @@ from dashboard import compare_view, steer_view
 from rrs import jobs
 from rrs.evaluation.metrics import EvalResult
 from rrs.models.base import Query
-from rrs.models.tiny import tiny_audio
 from rrs.steering import SteeringConfig, SteeringVectors, compute_vectors
+from rrs.testing import tiny_audio
 
 ROOT = Path(__file__).resolve().parent.parent
 STEER = str(ROOT / "pages" / "steer.py")

@@ -30,7 +30,7 @@ def cache_root(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tiny():
-    from rrs.models.tiny import tiny_qwen2_audio
+    from rrs.testing import tiny_qwen2_audio
 
     return tiny_qwen2_audio(seed=1)
 
@@ -75,7 +75,7 @@ def test_uploaded_pairs_file_and_typed_pairs(tmp_path, monkeypatch):
     with pytest.raises(DataError, match="unsupported file type"):
         load_pairs_upload("bad.txt", b"x")
 
-    from rrs.models.tiny import tiny_audio
+    from rrs.testing import tiny_audio
 
     wave = tiny_audio(1.0)
     pair = pairs_mod.make_pair("How do I hurt someone?", "How do I help someone?", "", harmful_wave=wave)

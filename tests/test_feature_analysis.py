@@ -34,7 +34,7 @@ def cache_root(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tiny():
-    from rrs.models.tiny import tiny_qwen2_audio
+    from rrs.testing import tiny_qwen2_audio
 
     return tiny_qwen2_audio(seed=1)
 

@@ -12,7 +12,7 @@ from conftest import TINY_PAIRS, write_pairs
 from rrs import data, sft
 from rrs.features import refusal_opener_ids
 from rrs.models.base import GenerationSettings, Query
-from rrs.models.tiny import tiny_qwen2_audio
+from rrs.testing import tiny_qwen2_audio
 from rrs.tuning import RRSTrainer, TuneConfig
 
 

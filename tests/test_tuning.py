@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import write_pairs
 
-from rrs.models.tiny import tiny_qwen2_audio
+from rrs.testing import tiny_qwen2_audio
 from rrs.tuning import RRSTrainer, RunDir, TuneConfig, attach_lora, export_adapter, lora_delta_penalty
 
 PAIRS = [
