@@ -112,3 +112,12 @@ def test_config_validation_and_round_trip():
         TuneConfig(top_percent=0)
     with pytest.raises(ValueError):
         TuneConfig(lora_modules=("q_proj", "nonsense"))
+
+
+def test_every_method_has_one_objective():
+    from rrs.tuning import METHODS, OBJECTIVES, objective_for
+
+    assert list(OBJECTIVES) == list(METHODS)
+    assert all(objective_for(m).method == m for m in METHODS)
+    with pytest.raises(ValueError, match="choose from"):
+        objective_for("sft-everything")

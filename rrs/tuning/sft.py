@@ -1,4 +1,5 @@
-"""The SFT baselines of the RRS paper (§5.1, Appendix E), as objectives for the shared LoRA trainer.
+"""The SFT baselines of the RRS paper (§5.1, Appendix E): the questions and targets each variant learns
+(their losses are the objectives in :mod:`rrs.tuning.objectives`).
 
 ==========================  ================  ==============================================================
 method                      data              what is learnt (loss on the target tokens only)
@@ -35,6 +36,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rrs.data.builtin import basic_items, parallel_pairs
+from rrs.data.prompts import EXTRACTION_PROMPT
+from rrs.data.queries import to_queries
+from rrs.data.types import Pair, flatten
+from rrs.features import refusal_opener_ids
+from rrs.models.base import Query
+
 SFT_METHODS = ("sft-full", "sft-shallow-mirror", "sft-shallow-parallel", "sft-deep")
 #: Longest harmful-answer prefill of sft-deep, in tokens (the paper's range is 0 to 10).
 DEEP_PREFILL_MAX = 10
@@ -62,13 +70,11 @@ class SFTTarget:
 
 def training_items(method: str, pairs: Sequence[Any], seed: int) -> list[Any]:
     """The questions each variant trains on, harmful then benign pair by pair (Mirror, Parallel or Basic)."""
-    from rrs import data
-
     if method not in SFT_METHODS:
         raise ValueError(f"unknown SFT method {method!r}; choose from {', '.join(SFT_METHODS)}")
     if method == "sft-shallow-parallel":
-        pairs = data.parallel_pairs(seed, pairs)
-    return data.flatten(pairs)
+        pairs = parallel_pairs(seed, pairs)
+    return flatten(pairs)
 
 
 def build_targets(
@@ -81,11 +87,8 @@ def build_targets(
     progress: Callable[[int, int], None] | None = None,
 ) -> list[SFTTarget]:
     """Targets for ``items`` (as :func:`training_items` returns them), computed with the original model."""
-    from rrs import data
-    from rrs.features import refusal_opener_ids
-
     openers = refusal_opener_ids(model.tokenizer)
-    refusals = {b.item.uid: b.response for b in data.basic_items(seed, _as_pairs(items)) if b.response}
+    refusals = {b.item.uid: b.response for b in basic_items(seed, _as_pairs(items)) if b.response}
     harmful = [it for it in items if it.label == "harmful"]
     benign = [it for it in items if it.label == "benign"]
     if method.startswith("sft-shallow"):
@@ -103,8 +106,6 @@ def build_targets(
 
 
 def _as_pairs(items: Sequence[Any]) -> list[Any]:
-    from rrs.data import Pair
-
     harmful = [it for it in items if it.label == "harmful"]
     benign = [it for it in items if it.label == "benign"]
     return [Pair(h, b, h.category) for h, b in zip(harmful, benign, strict=True)]
@@ -116,12 +117,10 @@ def benign_prefix_tokens(
     """Per benign item, the vanilla model's most likely first response token that is not a refusal opener."""
     import torch
 
-    from rrs import data
-
-    queries = data.to_queries(items, seed, with_audio=modality != "text-only", progress=False)
+    queries = to_queries(items, seed, with_audio=modality != "text-only", progress=False)
     out: list[int] = []
     for start in range(0, len(queries), batch_size):
-        logits = model.first_token_logits(queries[start : start + batch_size], modality, data.EXTRACTION_PROMPT)
+        logits = model.first_token_logits(queries[start : start + batch_size], modality, EXTRACTION_PROMPT)
         logits[:, list(openers)] = -torch.inf
         out += [int(i) for i in logits.argmax(-1)]
     return out
@@ -137,8 +136,6 @@ def greedy_text_answers(
 ) -> list[str]:
     """The model's greedy answers to the questions as text, with refusal openers barred as first token."""
     import torch
-
-    from rrs.models.base import Query
 
     answers: list[str] = []
     for start in range(0, len(items), batch_size):
@@ -163,20 +160,5 @@ def deep_prefill(model: Any, target: SFTTarget, rng: random.Random) -> str:
     return model.tokenizer.decode(ids[:k]) if k else ""
 
 
-def sft_loss(model: Any, method: str, queries: Sequence[Any], targets: Sequence[SFTTarget], modality: str,
-             prompt: str, rng: random.Random) -> Any:
-    """The batch loss of one SFT variant (mean token cross-entropy of the targets)."""
-    import torch
-
-    if method.startswith("sft-shallow"):
-        logits = model.first_token_logits(queries, modality, prompt, grad=True)
-        wanted = torch.tensor([t.token_id for t in targets], device=logits.device)
-        return torch.nn.functional.cross_entropy(logits, wanted)
-    prefixes = [deep_prefill(model, t, rng) if t.label == "harmful" else "" for t in targets]
-    answers = [(" " if f else "") + t.answer for f, t in zip(prefixes, targets, strict=True)]
-    inputs = model.prompt_with_answer(queries, modality, answers, prompt, prefixes=prefixes if any(prefixes) else None)
-    return model.answer_loss(inputs)
-
-
 __all__ = ["DEEP_PREFILL_MAX", "SFT_METHODS", "SFTTarget", "benign_prefix_tokens", "build_targets",
-           "deep_prefill", "greedy_text_answers", "sft_loss", "training_items"]
+           "deep_prefill", "greedy_text_answers", "training_items"]
