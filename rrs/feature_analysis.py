@@ -31,7 +31,7 @@ from rrs.features import (
 from rrs.features import (
     n_selected as count_selected,
 )
-from rrs.models.base import check_modality
+from rrs.models.base import LALM, check_modality
 from rrs.representations import extract_pairs
 from rrs.store import atomic_write_json
 
@@ -39,7 +39,6 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     import torch
 
-    from rrs.models.base import LALM
 
 __all__ = ["FeatureAnalysis", "ProgressFn", "share_kept"]
 

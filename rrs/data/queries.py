@@ -11,13 +11,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from rrs.data.types import Item, Pair
-from rrs.models.base import MODALITIES, GenerationSettings, Query, check_modality
+from rrs.models.base import LALM, MODALITIES, GenerationSettings, Query, check_modality
 from rrs.speech import load_audio, synthesize_cached, voice_for
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-    from rrs.models.base import LALM
 
 __all__ = ["item_audio", "responses_for_pair", "responses_table", "to_queries"]
 

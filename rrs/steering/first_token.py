@@ -6,14 +6,11 @@ alpha slider. torch and tqdm are imported when used.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from rrs.models.base import Modality, Query
+from rrs.models.base import LALM, Modality, Query
 from rrs.steering.hooks import steer
 from rrs.steering.vectors import SteeringVectors, batched
-
-if TYPE_CHECKING:  # pragma: no cover
-    from rrs.models.base import LALM
 
 __all__ = ["first_token_curve", "first_token_refusal_prob"]
 

@@ -8,12 +8,12 @@ import contextlib
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from rrs.models.base import LALM
 from rrs.steering.vectors import SteeringVectors
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from rrs.models.base import LALM
 
 __all__ = ["steer"]
 

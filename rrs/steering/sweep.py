@@ -8,15 +8,12 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rrs.evaluation.metrics import EvalConfig, EvalItem, evaluate
-from rrs.models.base import Query
+from rrs.models.base import LALM, Query
 from rrs.steering.hooks import steer
 from rrs.steering.vectors import SteeringVectors
-
-if TYPE_CHECKING:  # pragma: no cover
-    from rrs.models.base import LALM
 
 __all__ = ["pick_default", "sweep"]
 

@@ -14,14 +14,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rrs.models.base import Query
+from rrs.models.base import LALM, Query
 from rrs.steering.config import SteeringConfig, refused_prompt_inputs
 from rrs.store import atomic_write, atomic_write_json
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from rrs.models.base import LALM
 
 __all__ = [
     "CONFIG_FILE",
