@@ -2,19 +2,55 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
 
 from dashboard import features_view as view
-from dashboard.pairs_view import user_pairs
-from dashboard.state import current_model
+from dashboard.state import current_model, user_pairs
 from rrs.data.pairs import mirror_train_pairs, pairs_digest
 from rrs.data.splits import pairs_per_category
 from rrs.feature_analysis import FeatureAnalysis
 from rrs.models.base import MODALITIES
 from rrs.paths import safe_name
+from rrs.runs import runs_root
 
 SEED = 0
 SOURCES = ("Mirror (train split)", "My pairs (Pairs page)")
+CACHE = "feature_analyses"  # session key: {(fingerprint, pairs digest, modality): FeatureAnalysis}
+MAX_CACHED = 4  # per model; analyses of other models are dropped (they hold on to that model's lm_head)
+ss = st.session_state
+
+
+def cached(key: tuple) -> FeatureAnalysis | None:
+    return ss.get(CACHE, {}).get(key)
+
+
+def remember(key: tuple, analysis: FeatureAnalysis) -> None:
+    store = {k: v for k, v in ss.get(CACHE, {}).items() if k[0] == key[0] and k != key}
+    store[key] = analysis
+    while len(store) > MAX_CACHED:  # oldest first
+        store.pop(next(iter(store)))
+    ss[CACHE] = store
+
+
+def render_metrics(readouts: dict[str, Any]) -> None:
+    cols = st.columns(4)
+    cols[0].metric("Features kept", f"{readouts['n_selected']} / {readouts['hidden_size']}")
+    share = readouts["share_of_predicted_logit_kept"]
+    cols[1].metric("“I”-logit change kept", view.percent(100 * share),
+                   help="Share of the predicted change of the “I” logit that the selection keeps: "
+                        "Σ c_p over the selected features ÷ Σ c_p over all features with c_p > 0. It is 100% "
+                        "when exactly the positive contributions are kept and falls below when negative ones "
+                        f"join. Predicted change of the “I” logit: {readouts['predicted_delta_logit']:+.3f}.")
+    for col, label, inverse in ((cols[2], "harmful", False), (cols[3], "benign", True)):
+        before, after = readouts[f"{label}_refusal_before"], readouts[f"{label}_refusal_after"]
+        col.metric(f"{label.title()}: first-token refusal", view.percent(after),
+                   delta=f"{after - before:+.1f} pts", delta_color="inverse" if inverse else "normal",
+                   help=f"Share of {label} prompts whose most likely first token is a refusal opener "
+                        f"(“I”, “As”, “Sorry”), before ({view.percent(before)}) and after "
+                        f"{'adding' if label == 'harmful' else 'subtracting'} ΔV̄ˢ.")
+
 
 st.title("Features")
 st.caption("ΔV̄ = mean(f(d_h, t̃) − f(d_b, t)) over harmful/benign pairs; each hidden dimension p "
@@ -59,9 +95,9 @@ if st.button(f"Compute representations ({len(pairs)} pairs)", type="primary", ke
         st.error(f"Could not compute the features: {err}")
         st.stop()
     bar.empty()
-    view.remember(key, result)
+    remember(key, result)
 
-current = view.cached(key)
+current = cached(key)
 if current is None:
     st.info("Press **Compute representations**. The first time, speech is synthesised and the model runs "
             "once per question and prompt; the vectors are then kept on disk, so later runs are fast.")
@@ -70,7 +106,7 @@ if current is None:
 top = st.slider("Top m% of features", min_value=0.5, max_value=100.0, value=25.0, step=0.5, format="%.1f%%",
                 key="features_top", help="The paper uses 12.5%, 25% and 51%.")
 readouts = current.readouts(top)
-view.render_metrics(readouts)
+render_metrics(readouts)
 k = readouts["n_selected"]
 left, right = st.columns([3, 2])
 left.plotly_chart(view.contributions_figure(current, k), key="features_contrib")
@@ -83,7 +119,6 @@ st.subheader("Save selection")
 name = st.text_input("Name", value=f"{current.model_name}-{modality}", key="features_save_name",
                      help="A folder of that name is written under runs/features/.")
 if st.button("Save selection", key="features_save"):
-    from rrs.jobs import runs_root
 
     try:
         folder = current.save(runs_root() / "features" / safe_name(name), top)

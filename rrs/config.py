@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import MISSING, asdict, fields
 from pathlib import Path
 from typing import Any, TypeVar
@@ -97,3 +99,32 @@ class ConfigMixin:
         if not isinstance(data, dict):
             raise ValueError(f"{path} holds no {cls.__name__} (a JSON object is expected)")
         return cls.from_dict(data, strict=strict)
+
+
+# ---- the one grammar of layer lists ----------------------------------------------------------------
+def parse_layers(text: str) -> tuple[int, ...] | None:
+    """``"all"`` -> ``None``; ``"16-23"`` -> ``(16, ..., 23)``; ``"20,21,22"`` -> ``(20, 21, 22)``.
+
+    ``ValueError`` for anything else (a range that runs backwards, empty items, words).
+    """
+    text = str(text).replace(" ", "").lower()
+    if text == "all":
+        return None
+    if re.fullmatch(r"\d+-\d+", text):
+        lo, hi = (int(x) for x in text.split("-"))
+        if lo > hi:
+            raise ValueError(f"layer range {text!r} runs backwards")
+        return tuple(range(lo, hi + 1))
+    if re.fullmatch(r"\d+(,\d+)*", text):
+        return tuple(int(x) for x in text.split(","))
+    raise ValueError(f"layers {text!r}: write 'all', a range like '16-23' or a list like '20,21,22'")
+
+
+def layers_text(layers: Sequence[int] | None) -> str:
+    """The inverse of :func:`parse_layers`: ``(16, ..., 23)`` -> ``"16-23"``; ``None`` -> ``"all"``."""
+    if not layers:
+        return "all"
+    layers = sorted(int(x) for x in layers)
+    if layers == list(range(layers[0], layers[-1] + 1)) and len(layers) > 1:
+        return f"{layers[0]}-{layers[-1]}"
+    return ",".join(map(str, layers))

@@ -15,9 +15,11 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from dashboard import compare_view, steer_view
-from rrs import jobs
+from rrs import runs as rrs_runs
+from rrs.compare import CompareConfig
 from rrs.evaluation.metrics import EvalResult
 from rrs.models.base import Query
+from rrs.runs import Job
 from rrs.steering import SteeringConfig, SteeringVectors, compute_vectors
 from rrs.testing import tiny_audio
 
@@ -38,8 +40,8 @@ def cache_dir(tmp_path_factory):
 
 @pytest.fixture()
 def runs(tmp_path, monkeypatch) -> Path:
-    monkeypatch.setenv(jobs.RUNS_ROOT_ENV, str(tmp_path / "runs"))
-    return jobs.runs_root()
+    monkeypatch.setenv(rrs_runs.RUNS_ROOT_ENV, str(tmp_path / "runs"))
+    return rrs_runs.runs_root()
 
 
 @pytest.fixture(scope="module")
@@ -79,14 +81,14 @@ def _figures(at: AppTest) -> list[dict]:
     return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
 
 
-def _wait(folder: Path, status_of, limit: float = 240.0) -> dict:
+def _wait(folder: Path, limit: float = 240.0) -> dict:
     start = time.time()
     while time.time() - start < limit:
-        status = status_of(folder)
-        if status["state"] not in jobs.ACTIVE_STATES:
+        status = Job(folder).state()
+        if status["state"] not in rrs_runs.ACTIVE_STATES:
             return status
         time.sleep(1.0)
-    raise AssertionError(f"job in {folder} still running after {limit:.0f}s:\n{jobs.read_log(folder)}")
+    raise AssertionError(f"job in {folder} still running after {limit:.0f}s:\n{Job(folder).log()}")
 
 
 # ---- navigation ----------------------------------------------------------------------------------
@@ -173,11 +175,12 @@ def test_steer_form_computes_vectors_as_a_job(runs, tiny):
     at.button(key="steer_submit").click()
     _run(at)
     assert any("job-vectors" in s.value for s in at.success), _texts(at.error)
-    folder = runs / steer_view.STEER_DIR / "job-vectors"
+    folder = runs / "steer" / "job-vectors"
     command = json.loads((folder / "job.json").read_text())["command"]
-    assert command[command.index("--pairs") + 1] == tiny["pairs"] and command[-2:] == ["--out", str(folder)]
-    status = _wait(folder, steer_view.job_status)
-    assert status["state"] == "done", jobs.read_log(folder)
+    assert json.loads((folder / "config.json").read_text())["pairs"] == tiny["pairs"]
+    assert command[-4:] == ["--config", str(folder / "config.json"), "--out", str(folder)]
+    status = _wait(folder)
+    assert status["state"] == "done", Job(folder).log()
     from rrs.steering import REFUSAL_PROMPT_VARIANTS
 
     saved = json.loads((folder / "steering.json").read_text())["config"]
@@ -188,14 +191,13 @@ def test_steer_form_computes_vectors_as_a_job(runs, tiny):
 
 
 def test_steer_helpers():
-    args = steer_view.steer_args({"model": "m", "n_pairs": 8, "k": 3, "layers": "2-5", "alpha": 0.2})
-    assert args[:3] == ["steer", "--model", "m"] and args[args.index("--layers") + 1] == "2-5"
-    assert args[args.index("--n-pairs") + 1] == "8" and args[args.index("--alpha") + 1] == "0.2"
-    assert args[args.index("--refusal-prompt") + 1] == "default"
-    assert "sorry" in steer_view.steer_args({"refusal_prompt": "sorry"})
+    cfg = steer_view.steer_config({"model": "m", "n_pairs": 8, "k": 3, "layers": "2-5", "alpha": 0.2})
+    assert (cfg.model, cfg.layers, cfg.n_pairs, cfg.alpha) == ("m", (2, 3, 4, 5), 8, 0.2)
+    assert cfg.refusal_prompt == "default" and cfg.pairs == "mirror" and not cfg.sweep
+    assert steer_view.steer_config({"refusal_prompt": "sorry"}).refusal_prompt == "sorry"
     for bad in ({"model": " "}, {"layers": "top"}, {"n_pairs": 1}):
         with pytest.raises(ValueError):
-            steer_view.steer_args(bad)
+            steer_view.steer_config(bad)
     assert steer_view.alpha_grid(1.0, 5) == [0.0, 0.25, 0.5, 1.0, 2.0]
     assert steer_view.slider_max(0.1) == 1.0 and steer_view.slider_max(4.0) == 20.0
 
@@ -274,12 +276,11 @@ def test_compare_reader_skips_unreadable_and_mismatched_cells(tmp_path):
     assert states[("rrs", "text-only")] == "unreadable" and states[("vanilla", "audio-text")] == "done"
     with pytest.raises(ValueError, match="cannot read"):
         compare_view.read_comparison(tmp_path / "nothing")
-    args = compare_view.compare_args({"model": "m", "limit": 5, "samples": 2,
-                                      "modalities": ["audio-only", "audio-text"]})
-    assert args == ["compare", "--model", "m", "--limit", "5", "--samples", "2", "--modalities",
-                    "audio-text,audio-only"]
+    cfg = compare_view.compare_config({"model": "m", "limit": 5, "samples": 2,
+                                       "modalities": ["audio-only", "audio-text"]})
+    assert cfg == CompareConfig(model="m", limit=5, samples=2, modalities=("audio-text", "audio-only"))
     with pytest.raises(ValueError, match="modality"):
-        compare_view.compare_args({"modalities": []})
+        compare_view.compare_config({"modalities": []})
 
 
 def test_compare_empty_root_and_a_failing_job(runs):
@@ -292,11 +293,12 @@ def test_compare_empty_root_and_a_failing_job(runs):
     at.button(key="compare_submit").click()
     _run(at)
     assert any("broken" in s.value for s in at.success), _texts(at.error)
-    folder = runs / compare_view.COMPARE_DIR / "broken"
+    folder = runs / "compare" / "broken"
     command = json.loads((folder / "job.json").read_text())["command"]
-    assert command[command.index("compare"):] == ["compare", "--model", str(runs / "no-such-model"), "--limit",
-                                                  "3", "--samples", "1", "--modalities", "text-only",
-                                                  "--out", str(folder)]
-    assert _wait(folder, compare_view.job_status)["state"] in ("failed", "died")
+    assert command[command.index("compare"):] == ["compare", "--config", str(folder / "config.json"), "--out",
+                                                  str(folder)]
+    assert CompareConfig.load(folder / "config.json") == CompareConfig(
+        model=str(runs / "no-such-model"), limit=3, samples=1, modalities=("text-only",))
+    assert _wait(folder)["state"] in ("failed", "died")
     _run(at)
     assert any("did not finish" in e.value for e in at.error) and any(x.label == "Show log" for x in at.expander)

@@ -18,8 +18,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard import eval_view, tune_view
-from rrs import eval_jobs, jobs
+from rrs import runs
 from rrs.projection import EpochMap
+from rrs.runs import Job
+from rrs.runs import results as eval_results
 from rrs.tuning import DEMO_CONFIG
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,11 +44,11 @@ def dirs(tmp_path, monkeypatch):
 def _wait(folder: Path, limit: float = 180.0) -> dict:
     start = time.time()
     while time.time() - start < limit:
-        status = tune_view.current_status(folder)
-        if status["state"] not in tune_view.ACTIVE_STATES:
+        status = Job(folder).state()
+        if status["state"] not in runs.ACTIVE_STATES:
             return status
         time.sleep(1.0)
-    raise AssertionError(f"job in {folder} still {status['state']} after {limit:.0f}s:\n{jobs.read_log(folder)}")
+    raise AssertionError(f"job in {folder} still {status['state']} after {limit:.0f}s:\n{Job(folder).log()}")
 
 
 def _charts(at: AppTest) -> list:
@@ -99,9 +101,9 @@ def test_tune_form_launches_a_job_and_the_page_shows_curves_and_map(dirs, tiny):
     assert any("tiny-run" in s.value for s in at.success)
     assert at.selectbox(key="tune_run").value == "tiny-run"
 
-    run = jobs.runs_root() / "tiny-run"
+    run = runs.runs_root() / "tiny-run"
     status = _wait(run)
-    assert status["state"] == "done", jobs.read_log(run)
+    assert status["state"] == "done", Job(run).log()
     config = json.loads((run / "config.json").read_text())
     assert config["model"] == tiny["ckpt"] and config["epochs"] == 2 and config["lora_layers"] is None
 
@@ -124,7 +126,7 @@ def test_tune_form_launches_a_job_and_the_page_shows_curves_and_map(dirs, tiny):
     assert details["audio"][:4] == b"RIFF" and probe[-1]["prompt"] in details["text"]
     assert len(details["table"]) == 2 and tune_view.selection_details(run, probe, [99]) == {}
     # Compare with a second run (a copy with another learning rate).
-    other = jobs.runs_root() / "tiny-copy"
+    other = runs.runs_root() / "tiny-copy"
     shutil.copytree(run, other)
     (other / "config.json").write_text(json.dumps({**config, "lr": 0.5}))
     at.run()
@@ -139,7 +141,7 @@ def test_tune_form_launches_a_job_and_the_page_shows_curves_and_map(dirs, tiny):
     at.button(key="tune_submit").click().run()
     _ok(at)
     assert any("layers" in e.value for e in at.error)
-    assert not (jobs.runs_root() / "bad-run").exists()
+    assert not (runs.runs_root() / "bad-run").exists()
 
 
 def test_a_failed_run_shows_the_error_the_log_and_resume(dirs):
@@ -148,15 +150,15 @@ def test_a_failed_run_shows_the_error_the_log_and_resume(dirs):
     at.text_input(key="tune_model").set_value(str(dirs / "no-such-model"))
     at.button(key="tune_submit").click().run()
     _ok(at)
-    run = jobs.runs_root() / "broken"
+    run = runs.runs_root() / "broken"
     status = _wait(run)
-    assert status["state"] in ("failed", "died"), jobs.read_log(run)
+    assert status["state"] in ("failed", "died"), Job(run).log()
     at.run()
     _ok(at)
     assert any("no-such-model" in e.value or "did not" in e.value or "ended" in e.value for e in at.error), \
         [e.value for e in at.error]
     assert any(x.label == "Show log" for x in at.expander)
-    assert "no-such-model" in jobs.read_log(run)
+    assert "no-such-model" in Job(run).log()
     assert at.button(key="tune_resume")  # offered for failed runs
     assert not _charts(at)
 
@@ -171,11 +173,11 @@ def test_stop_and_resume_buttons(dirs, tiny):
                            tune_probe_per_label=2, tune_pairs_per_category=0).items():
         at.number_input(key=key).set_value(value)
     at.button(key="tune_submit").click().run()
-    run = jobs.runs_root() / "long-run"
+    run = runs.runs_root() / "long-run"
     try:
         start = time.time()
-        while jobs.job_state(run)["state"] != "running" and time.time() - start < 180:
-            assert jobs.job_state(run)["state"] in tune_view.ACTIVE_STATES, jobs.read_log(run)
+        while Job(run).state()["state"] != "running" and time.time() - start < 180:
+            assert Job(run).state()["state"] in runs.ACTIVE_STATES, Job(run).log()
             time.sleep(0.5)
         at.run()
         _ok(at)
@@ -192,7 +194,7 @@ def test_stop_and_resume_buttons(dirs, tiny):
         _ok(at)
         assert json.loads((run / "job.json").read_text())["pid"] != first_pid
         assert "--resume" in json.loads((run / "job.json").read_text())["command"]
-        assert tune_view.current_status(run)["state"] in tune_view.ACTIVE_STATES  # not "stopped" any more
+        assert Job(run).state()["state"] in runs.ACTIVE_STATES  # not "stopped" any more
         at.run()
         keys = [b.key for b in at.button]
         assert "tune_resume" not in keys and "tune_stop" in keys  # no second Resume while it starts
@@ -205,8 +207,7 @@ def _stop(run: Path) -> None:
     start = time.time()
     while time.time() - start < 120:
         force = time.time() - start > 60
-        if not jobs.stop_job(run, force=force) and tune_view.current_status(run)["state"] not in (
-                tune_view.ACTIVE_STATES):
+        if not Job(run).stop(force=force) and Job(run).state()["state"] not in runs.ACTIVE_STATES:
             return
         time.sleep(2.0)
     raise AssertionError(f"could not stop the job in {run}")
@@ -222,16 +223,16 @@ def _cli_eval(tiny, out: Path, name: str) -> None:
 
 
 def test_finished_results_show_in_the_evaluate_table(dirs, tiny):
-    evals = eval_jobs.evals_root()
-    _cli_eval(tiny, evals / "vanilla-text" / eval_jobs.RESULTS, "vanilla")
+    evals = eval_results.evals_root()
+    _cli_eval(tiny, evals / "vanilla-text" / eval_results.RESULTS, "vanilla")
     _cli_eval(tiny, evals / "rrs-loose.json", "rrs")  # a results file written straight into evals/
     _cli_eval(tiny, evals / "vanilla-old.json", "vanilla")  # an older result of the same method and modality
     old = evals / "vanilla-old.json"
     os.utime(old, (old.stat().st_atime - 3600, old.stat().st_mtime - 3600))
-    entries = eval_jobs.list_results()
+    entries = eval_results.list_results()
     assert [(e.method, e.name) for e in entries][-1] == ("vanilla", "vanilla-old")
     assert {(e.method, e.modality) for e in entries} == {("vanilla", "text-only"), ("rrs", "text-only")}
-    grouped, skipped = eval_jobs.group_results(entries)
+    grouped, skipped = eval_results.group_results(entries)
     assert list(grouped) == ["vanilla", "rrs"] and [e.name for e in skipped] == ["vanilla-old"]
 
     at = AppTest.from_file(EVALUATE, default_timeout=TIMEOUT).run()
@@ -266,10 +267,10 @@ def test_evaluate_form_runs_an_eval_job(dirs, tiny):
     at.button(key="eval_submit").click().run()
     _ok(at)
     assert not at.error, [e.value for e in at.error]
-    folder = eval_jobs.evals_root() / "job-1"
+    folder = eval_results.evals_root() / "job-1"
     status = _wait(folder)
-    assert status["state"] == "done", jobs.read_log(folder)
-    payload = json.loads((folder / eval_jobs.RESULTS).read_text())
+    assert status["state"] == "done", Job(folder).log()
+    payload = json.loads((folder / eval_results.RESULTS).read_text())
     assert payload["method"] == "vanilla" and payload["n_harmful"] == 2 and payload["samples"] == 1
     at.run()
     _ok(at)
@@ -277,46 +278,48 @@ def test_evaluate_form_runs_an_eval_job(dirs, tiny):
 
 
 # ---- helpers -------------------------------------------------------------------------------------
-def test_train_args_from_form_values():
-    args = tune_view.train_args({"model": "m", "layers": "0-1", "pairs_per_category": 0, "lr": 0.001})
-    assert args[:3] == ["train", "--model", "m"]
-    assert args[args.index("--lora-layers") + 1] == "0-1" and args[args.index("--lr") + 1] == "0.001"
-    assert "--pairs-per-category" not in args
-    assert "--pairs-per-category" in tune_view.train_args({"pairs_per_category": 8})
-    assert args[args.index("--method") + 1] == "rrs"
-    sft = tune_view.train_args({"method": "sft-deep"})
-    assert sft[sft.index("--method") + 1] == "sft-deep"
+def test_tune_config_from_form_values():
+    from rrs.config import layers_text
+
+    cfg = tune_view.tune_config({"model": "m", "layers": "0-1", "pairs_per_category": 0, "lr": 0.001})
+    assert (cfg.model, cfg.lora_layers, cfg.lr, cfg.pairs_per_category) == ("m", (0, 1), 0.001, None)
+    assert tune_view.tune_config({"pairs_per_category": 8}).pairs_per_category == 8
+    assert cfg.method == "rrs" and tune_view.tune_config({"method": "sft-deep"}).method == "sft-deep"
+    assert tune_view.tune_config({}) == DEMO_CONFIG  # the form's defaults are the demo configuration
     for bad in ("sixteen", "5-3", "1,,2"):
         with pytest.raises(ValueError):
-            tune_view.train_args({"layers": bad})
+            tune_view.tune_config({"layers": bad})
     with pytest.raises(ValueError):
-        tune_view.train_args({"model": " "})
-    assert tune_view.layers_text(range(16, 24)) == "16-23" and tune_view.layers_text(None) == "all"
-    assert tune_view.layers_text([1, 3]) == "1,3"
+        tune_view.tune_config({"model": " "})
+    assert layers_text(range(16, 24)) == "16-23" and layers_text(None) == "all" and layers_text([1, 3]) == "1,3"
     with pytest.raises(ValueError):
-        tune_view.check_run_name("../etc")
+        runs.check_name("../etc")
 
 
-def test_resume_args_reuse_the_original_command():
-    status = {"command": ["/py", "-m", "rrs", "train", "--model", "m", "--out", "/runs/x"]}
-    assert tune_view.resume_args(status) == ["train", "--model", "m", "--resume"]
-    assert tune_view.resume_args({}) == ["train", "--resume"]
+def test_resume_reuses_the_original_command_of_a_run_without_config(tmp_path):
+    run = tmp_path / "x"
+    run.mkdir()
+    (run / "job.json").write_text(json.dumps({"command": ["/py", "-m", "rrs", "train", "--model", "m", "--out",
+                                                          str(run)], "kind": "train"}))
+    Job(run).restart()
+    command = json.loads((run / "job.json").read_text())["command"]
+    assert command[command.index("train"):] == ["train", "--model", "m", "--resume", "--out", str(run)]
+    _stop(run)
 
 
-def test_eval_args_and_names(tiny, tmp_path):
-    args, method = eval_view.eval_args({"model": "m", "adapter": "/runs/my-run", "harmful": "harmbench",
-                                        "benign": tiny["benign"], "limit": 0})
-    assert method == "my-run" and args[args.index("--adapter") + 1] == "/runs/my-run"
-    assert args[args.index("--name") + 1] == "my-run" and "--limit" not in args
-    args, method = eval_view.eval_args({"model": "m", "harmful": "harmbench", "benign": "overrefusal", "limit": 5})
-    assert method == "vanilla" and "--adapter" not in args and args[args.index("--limit") + 1] == "5"
+def test_eval_config_and_names(tiny, tmp_path):
+    cfg = eval_view.eval_config({"model": "m", "adapter": "/runs/my-run", "harmful": "harmbench",
+                                 "benign": tiny["benign"], "limit": 0})
+    assert cfg.method_name() == "my-run" and cfg.adapter == "/runs/my-run" and cfg.limit is None
+    cfg = eval_view.eval_config({"model": "m", "harmful": "harmbench", "benign": "overrefusal", "limit": 5})
+    assert cfg.method_name() == "vanilla" and cfg.adapter is None and cfg.limit == 5
     run = tmp_path / "run"
     run.mkdir()
     (run / "config.json").write_text(json.dumps({"model": "other-model"}))
     with pytest.raises(ValueError, match="trained on 'other-model'"):
-        eval_view.eval_args({"model": "m", "adapter": str(run), "harmful": "harmbench", "benign": "overrefusal"})
+        eval_view.eval_config({"model": "m", "adapter": str(run), "harmful": "harmbench", "benign": "overrefusal"})
     with pytest.raises(ValueError, match="neither"):
-        eval_view.eval_args({"model": "m", "harmful": "/no/such.csv", "benign": "overrefusal"})
+        eval_view.eval_config({"model": "m", "harmful": "/no/such.csv", "benign": "overrefusal"})
     assert eval_view.method_colors(["vanilla", "rrs-demo", "other"])["rrs-demo"] == "#2CA02C"
 
 
