@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from rrs.embedded import whisper_ct2
-from rrs.embedded.llm_gguf import QWEN, WeightIntegrityError, verify
 from rrs.embedded.questions import benign_questions, normalise, reference_questions
 from rrs.models.base import GenerationSettings
+from rrs.models.embedded import whisper_ct2
+from rrs.models.embedded.llm_gguf import QWEN, WeightIntegrityError, verify
 
 
 def _ct2_string(text: str) -> bytes:
@@ -63,7 +63,7 @@ def test_adaptation_questions_are_disjoint_from_heldout_and_reference_sets():
 
 
 def test_whisper_conversion_transcribes_speech():
-    from rrs.embedded.frontend import WhisperFrontEnd
+    from rrs.models.embedded.frontend import WhisperFrontEnd
     from rrs.speech import VOICES, synthesize_cached
 
     model, tokenizer = whisper_ct2.load_whisper_from_ct2()

@@ -6,6 +6,10 @@ import argparse
 import json
 import sys
 
+from rrs.embedded.adapt import AdaptConfig, train
+from rrs.embedded.measure import measure_all
+from rrs.models.embedded.assemble import prepare
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rrs.embedded", description=__doc__)
@@ -28,19 +32,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "prepare":
-        from rrs.embedded.assemble import prepare
-
         print(prepare(args.variant))
     elif args.command == "adapt":
-        from rrs.embedded.adapt import AdaptConfig, train
-
         cfg = AdaptConfig(variant=args.variant, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                           seed=args.seed, bf16=args.bf16)
         record = train(cfg, args.out)
         print(json.dumps({k: v for k, v in record.items() if k != "curve"}, indent=1))
     elif args.command == "measure":
-        from rrs.embedded.measure import measure_all
-
         print(json.dumps(measure_all(args.variant, args.n_heldout, args.n_safety, args.out), indent=1))
     return 0
 

@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from rrs.embedded.assemble import adapter_dir, load_embedded
 from rrs.embedded.questions import benign_questions
+from rrs.models.embedded.assemble import adapter_dir, load_embedded
 
 REPEAT_INSTRUCTION = "Repeat the question in the audio."
 ANSWER_INSTRUCTION = "Answer the question in the audio."

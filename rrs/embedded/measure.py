@@ -17,25 +17,25 @@ from typing import Any
 
 from rrs.data.safety_sets import harmbench_behaviours, overrefusal_benign, sample
 from rrs.embedded.adapt import REPEAT_INSTRUCTION
-from rrs.embedded.assemble import SAFETY_SYSTEM_PROMPT
 from rrs.embedded.questions import benign_questions
 from rrs.evaluation.judges import KeywordJudge
 from rrs.evaluation.wer import word_error_rate
+from rrs.models.base import GenerationSettings, Query
+from rrs.models.embedded.assemble import SAFETY_SYSTEM_PROMPT, load_embedded
+from rrs.models.embedded.whisper_ct2 import package_model_dir
+from rrs.speech import synthesize_cached, voice_for
+from rrs.store import atomic_write_json
 
 VOICE_SEED = 1
 
 
 def speak(texts: Sequence[str]) -> list[Any]:
-    from rrs.speech import synthesize_cached, voice_for
-
     return [synthesize_cached(t, voice_for(t, VOICE_SEED)) for t in texts]
 
 
 def batched_generate(model: Any, queries: list[Any], modality: str, instruction: str | None, tokens: int,
                      batch: int = 16, desc: str = "") -> list[str]:
     from tqdm.auto import tqdm
-
-    from rrs.models.base import GenerationSettings
 
     settings = GenerationSettings(max_new_tokens=tokens)
     out: list[str] = []
@@ -47,8 +47,6 @@ def batched_generate(model: Any, queries: list[Any], modality: str, instruction:
 def faster_whisper_floor(waves: Sequence[Any]) -> list[str]:
     """Independent transcripts of the same clips (faster-whisper, int8, on the packaged tiny.en)."""
     from faster_whisper import WhisperModel
-
-    from rrs.embedded.whisper_ct2 import package_model_dir
 
     model = WhisperModel(str(package_model_dir()), device="cpu", compute_type="int8")
     texts = []
@@ -65,10 +63,6 @@ def refusal_rate(responses: Sequence[str]) -> float:
 
 def measure_all(variant: str = "embedded", n_heldout: int = 132, n_safety: int = 60,
                 out: str | None = None) -> dict[str, Any]:
-    from rrs.embedded.assemble import load_embedded
-    from rrs.models.base import Query
-    from rrs.store import atomic_write_json
-
     start = time.time()
     model = load_embedded(variant)
     report: dict[str, Any] = {"model": model.name, "judge": "keyword", "decoding": "greedy"}

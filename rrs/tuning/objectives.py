@@ -21,7 +21,7 @@ import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from rrs.data.prompts import EXTRACTION_PROMPT, REFUSAL_EXTRACTION_PROMPT
 from rrs.data.queries import to_queries
@@ -30,9 +30,8 @@ from rrs.features import SafetyFeatures, compute_features
 from rrs.representations import extract_pairs
 from rrs.store import atomic_write, atomic_write_json
 from rrs.tuning import sft
-
-if TYPE_CHECKING:  # pragma: no cover
-    from rrs.tuning.trainer import Trainer
+from rrs.tuning.config import TuneConfig
+from rrs.tuning.run_dir import RunDir
 
 __all__ = [
     "OBJECTIVES",
@@ -45,6 +44,17 @@ __all__ = [
     "Sample",
     "objective_for",
 ]
+
+
+class Trainer(Protocol):
+    """What an objective reads from the trainer running it."""
+
+    cfg: TuneConfig
+    run: RunDir
+    progress: bool
+
+    @property
+    def model(self) -> Any: ...
 
 
 @dataclass

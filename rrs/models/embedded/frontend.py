@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from rrs.models.base import weights_fingerprint
+
 MAX_TEXT_TOKENS = 96
 
 
@@ -49,8 +51,6 @@ class WhisperFrontEnd:
 
     def fingerprint(self) -> str:
         import torch
-
-        from rrs.models.base import weights_fingerprint
 
         holder = torch.nn.Module()
         holder.whisper = self.whisper

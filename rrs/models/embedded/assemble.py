@@ -3,7 +3,7 @@
 First use (a minute or so on 2 CPU cores): read Whisper tiny.en from its CTranslate2 file, dequantise
 the LLM's GGUF, build the soft-token bridge, and save everything as plain checkpoints under
 ``cache/embedded/<variant>/``. Later loads read those checkpoints in seconds. The modality-adaptation
-LoRA that ships with the project (``rrs/embedded/adapters/<variant>/``) is merged into the LLM at load
+LoRA that ships with the project (``rrs/models/embedded/adapters/<variant>/``) is merged into the LLM at load
 time, which gives the "vanilla" LALM that RRS and SARSteer then repair.
 """
 
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rrs.embedded.llm_gguf import QWEN, SMOL, GGUFSource
+from rrs.models.embedded.llm_gguf import QWEN, SMOL, GGUFSource
 from rrs.paths import cache_dir
 
 ASSEMBLY_VERSION = 1
@@ -71,9 +71,9 @@ def prepare(key: str = "embedded", progress: bool = True) -> Path:
     from safetensors.torch import save_file
     from tqdm.auto import tqdm
 
-    from rrs.embedded.frontend import build_bridge
-    from rrs.embedded.llm_gguf import load_gguf_llm, save_plain
-    from rrs.embedded.whisper_ct2 import load_whisper_from_ct2
+    from rrs.models.embedded.frontend import build_bridge
+    from rrs.models.embedded.llm_gguf import load_gguf_llm, save_plain
+    from rrs.models.embedded.whisper_ct2 import load_whisper_from_ct2
     from rrs.store import atomic_write, atomic_write_json
 
     spec = variant(key)
@@ -134,8 +134,8 @@ def load_embedded(
         WhisperForConditionalGeneration,
     )
 
-    from rrs.embedded.frontend import WhisperFrontEnd
     from rrs.models.cascade import SpeechCascadeLALM
+    from rrs.models.embedded.frontend import WhisperFrontEnd
 
     spec = variant(key)
     folder = prepare(key, progress)
