@@ -23,6 +23,7 @@ run: prepare
 
 test: setup prepare-quiet
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 test-fast: setup
@@ -30,6 +31,8 @@ test-fast: setup
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/python tools/import_layers.py
 
 bench: prepare
 	$(BIN)/python bench/embedded_bench.py
