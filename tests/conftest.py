@@ -37,6 +37,32 @@ TINY_PAIRS = [
 ]
 
 
+def four_mirror_pairs():
+    """Four Mirror train pairs from two categories (two each)."""
+    from rrs.data.pairs import mirror_train_pairs
+
+    pairs = mirror_train_pairs()
+    first, second = list(dict.fromkeys(p.category for p in pairs))[:2]
+    return [p for p in pairs if p.category == first][:2] + [p for p in pairs if p.category == second][:2]
+
+
+@pytest.fixture(scope="module")
+def module_cache(tmp_path_factory):
+    """A cache root (``$RRS_CACHE``) of the test module's own."""
+    root = tmp_path_factory.mktemp("rrs-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RRS_CACHE", str(root))
+        yield root
+
+
+@pytest.fixture(scope="module")
+def tiny_q2a():
+    """A tiny random Qwen2-Audio (seed 1), built once per test module."""
+    from rrs.testing import tiny_qwen2_audio
+
+    return tiny_qwen2_audio(seed=1)
+
+
 def write_pairs(path: Path, pairs) -> Path:
     path.write_text("".join(json.dumps({"harmful": h, "benign": b, "category": c}) + "\n" for h, b, c in pairs))
     return path

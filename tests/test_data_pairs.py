@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import four_mirror_pairs
 
 from rrs.data import pairs as pairs_mod
 from rrs.data.queries import item_audio, responses_for_pair, responses_table
@@ -13,30 +14,8 @@ from rrs.data.types import DataError, Item, Pair
 from rrs.data.user_files import load_pairs_upload
 
 
-def _pairs() -> list[Pair]:
-    """Four Mirror train pairs from two categories (two each)."""
-    pairs = pairs_mod.mirror_train_pairs()
-    first, second = list(dict.fromkeys(p.category for p in pairs))[:2]
-    return [p for p in pairs if p.category == first][:2] + [p for p in pairs if p.category == second][:2]
-
-
-@pytest.fixture(scope="module")
-def cache_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("rrs-cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("RRS_CACHE", str(root))
-        yield root
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    from rrs.testing import tiny_qwen2_audio
-
-    return tiny_qwen2_audio(seed=1)
-
-
-def test_responses_for_pair(cache_root, tiny):
-    out = responses_for_pair(tiny, _pairs()[0], max_new_tokens=4)
+def test_responses_for_pair(module_cache, tiny_q2a):
+    out = responses_for_pair(tiny_q2a, four_mirror_pairs()[0], max_new_tokens=4)
     assert list(out) == ["audio-text", "text-only", "audio-only"]
     assert all(isinstance(h, str) and isinstance(b, str) for h, b in out.values())
     table = responses_table(out)

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import four_mirror_pairs
 
-from rrs.data.pairs import mirror_train_pairs
 from rrs.data.types import Item, Pair
 from rrs.feature_analysis import FeatureAnalysis, share_kept
 from rrs.features import SafetyFeatures, delta_mean
@@ -17,32 +17,10 @@ from rrs.features import SafetyFeatures, delta_mean
 TOPS = (0.5, 5.0, 12.5, 25.0, 51.0, 75.0, 100.0)
 
 
-def _pairs() -> list[Pair]:
-    """Four Mirror train pairs from two categories (two each)."""
-    pairs = mirror_train_pairs()
-    first, second = list(dict.fromkeys(p.category for p in pairs))[:2]
-    return [p for p in pairs if p.category == first][:2] + [p for p in pairs if p.category == second][:2]
-
-
 @pytest.fixture(scope="module")
-def cache_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("rrs-cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("RRS_CACHE", str(root))
-        yield root
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    from rrs.testing import tiny_qwen2_audio
-
-    return tiny_qwen2_audio(seed=1)
-
-
-@pytest.fixture(scope="module")
-def built(cache_root, tiny):
+def built(module_cache, tiny_q2a):
     calls = []
-    result = FeatureAnalysis.from_model(tiny, _pairs(), "audio-text", progress=lambda f, m: calls.append(f))
+    result = FeatureAnalysis.from_model(tiny_q2a, four_mirror_pairs(), "audio-text", progress=lambda f, m: calls.append(f))
     return result, calls
 
 
@@ -143,14 +121,14 @@ def test_per_category_norms(built):
     assert fa.category_norms()["selected_norm"].isna().all()
 
 
-def test_second_construction_uses_the_disk_cache(built, tiny, monkeypatch):
+def test_second_construction_uses_the_disk_cache(built, tiny_q2a, monkeypatch):
     fa, _ = built
 
     def boom(*args, **kwargs):
         raise AssertionError("last_hidden must not run: every representation is cached on disk")
 
-    monkeypatch.setattr(tiny, "last_hidden", boom)
-    again = FeatureAnalysis.from_model(tiny, _pairs(), "audio-text")
+    monkeypatch.setattr(tiny_q2a, "last_hidden", boom)
+    again = FeatureAnalysis.from_model(tiny_q2a, four_mirror_pairs(), "audio-text")
     for key in ("harmful", "harmful_refusal", "benign"):
         torch.testing.assert_close(again.reps[key], fa.reps[key])
     assert again.readouts(12.5) == fa.readouts(12.5)
