@@ -39,10 +39,9 @@ QWEN2_CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
 
-#: The prompt format of Qwen2-Audio-7B-Instruct's processor: audio parts render as
-#: ``Audio N: <|audio_bos|><|AUDIO|><|audio_eos|>`` on their own line; default system turn if none is given.
-QWEN2_AUDIO_CHAT_TEMPLATE = (
-    "{% set audio_count = namespace(value=0) %}"
+#: The message loop both processors' templates share: a default system turn, then each message's role and
+#: its content, a string or a list of parts (rendered between _TURN_OPEN and _TURN_CLOSE).
+_TURN_OPEN = (
     "{% for message in messages %}"
     "{% if loop.first and message['role'] != 'system' %}"
     "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
@@ -51,9 +50,8 @@ QWEN2_AUDIO_CHAT_TEMPLATE = (
     "{% if message['content'] is string %}{{ message['content'] }}<|im_end|>\n"
     "{% else %}"
     "{% for content in message['content'] %}"
-    "{% if 'audio' in content or 'audio_url' in content %}"
-    "{% set audio_count.value = audio_count.value + 1 %}"
-    "Audio {{ audio_count.value }}: <|audio_bos|><|AUDIO|><|audio_eos|>\n"
+)
+_TURN_CLOSE = (
     "{% elif 'text' in content %}{{ content['text'] }}"
     "{% endif %}"
     "{% endfor %}"
@@ -63,21 +61,25 @@ QWEN2_AUDIO_CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 
+#: The prompt format of Qwen2-Audio-7B-Instruct's processor: audio parts render as
+#: ``Audio N: <|audio_bos|><|AUDIO|><|audio_eos|>`` on their own line; default system turn if none is given.
+QWEN2_AUDIO_CHAT_TEMPLATE = (
+    "{% set audio_count = namespace(value=0) %}"
+    + _TURN_OPEN
+    + "{% if 'audio' in content or 'audio_url' in content %}"
+    "{% set audio_count.value = audio_count.value + 1 %}"
+    "Audio {{ audio_count.value }}: <|audio_bos|><|AUDIO|><|audio_eos|>\n"
+    + _TURN_CLOSE
+)
+
 #: The prompt format of Qwen2.5-Omni's processor: audio parts render inline as
 #: ``<|audio_bos|><|AUDIO|><|audio_eos|>`` (optionally numbered), images/videos between vision markers.
 QWEN_OMNI_CHAT_TEMPLATE = (
     "{% set audio_count = namespace(value=0) %}"
     "{% set image_count = namespace(value=0) %}"
     "{% set video_count = namespace(value=0) %}"
-    "{% for message in messages %}"
-    "{% if loop.first and message['role'] != 'system' %}"
-    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
-    "{% endif %}"
-    "<|im_start|>{{ message['role'] }}\n"
-    "{% if message['content'] is string %}{{ message['content'] }}<|im_end|>\n"
-    "{% else %}"
-    "{% for content in message['content'] %}"
-    "{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}"
+    + _TURN_OPEN
+    + "{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}"
     "{% set image_count.value = image_count.value + 1 %}"
     "{% if add_vision_id %}Picture {{ image_count.value }}: {% endif %}"
     "<|vision_bos|><|IMAGE|><|vision_eos|>"
@@ -89,13 +91,7 @@ QWEN_OMNI_CHAT_TEMPLATE = (
     "{% set video_count.value = video_count.value + 1 %}"
     "{% if add_vision_id %}Video {{ video_count.value }}: {% endif %}"
     "<|vision_bos|><|VIDEO|><|vision_eos|>"
-    "{% elif 'text' in content %}{{ content['text'] }}"
-    "{% endif %}"
-    "{% endfor %}"
-    "<|im_end|>\n"
-    "{% endif %}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    + _TURN_CLOSE
 )
 
 
