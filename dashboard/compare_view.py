@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard.eval_view import method_colors
@@ -98,8 +99,6 @@ def compare_config(values: dict[str, Any]) -> CompareConfig:
 # ---- tables --------------------------------------------------------------------------------------
 def wall_frame(meta: dict[str, Any]) -> Any:
     """Seconds per method: training, evaluation per modality, total (``—`` where not recorded)."""
-    import pandas as pd
-
     modalities = meta.get("modalities") or list(MODALITIES)
     rows = []
     for method in meta.get("methods") or list(meta.get("wall_s") or {}):

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard.style import METHOD_COLORS, style
@@ -78,8 +79,6 @@ def eval_config(values: Mapping[str, Any]) -> EvalJob:
 def table3_frame(rows: list[dict[str, Any]], baseline: str = "vanilla") -> Any:
     """Table 3 rows (``report.table_rows``) as a DataFrame with the paper's column names and cells:
     two decimals, ``N/A`` where a modality was not evaluated, ``-`` for the baseline's own NSI."""
-    import pandas as pd
-
     columns = {"method": "Method"}
     for m in MODALITIES:
         col = m.replace("-", "_")
@@ -103,8 +102,6 @@ def table3_frame(rows: list[dict[str, Any]], baseline: str = "vanilla") -> Any:
 
 
 def entries_frame(entries: list[Any]) -> Any:
-    import pandas as pd
-
     return pd.DataFrame([{
         "method": e.method, "modality": e.modality, "ASR %": e.asr, "ORR %": e.orr, "harmful": e.n_harmful,
         "benign": e.n_benign, "samples": e.samples, "judge": e.judge, "model": e.model, "file": e.name,

@@ -1,4 +1,5 @@
-"""Streamlit widgets shared by the pages: the job list with its controls, the device picker, form defaults."""
+"""Streamlit widgets shared by the pages: the job list with its controls, starting a job, the device picker,
+form defaults, the loaded model, a spoken question."""
 
 from __future__ import annotations
 
@@ -6,9 +7,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import streamlit as st
 
-from rrs.runs import ACTIVE_STATES, RESUMABLE_STATES, Job
+from dashboard.state import current_model
+from dashboard.style import LABEL_COLORS
+from rrs.data.queries import item_audio
+from rrs.models.base import SAMPLE_RATE
+from rrs.runs import ACTIVE_STATES, RESUMABLE_STATES, Job, default_name, new_folder
 
 DEVICES = ("auto", "cpu", "cuda")
 STATE_ICONS = {"starting": "⏳", "preparing": "⏳", "running": "▶️", "done": "✅", "failed": "❌",
@@ -23,15 +29,25 @@ def device_select(container: Any, key: str) -> None:
     container.selectbox("Device", DEVICES, key=key)
 
 
-def set_form_defaults(prefix: str, defaults: Mapping[str, Any], model_key: tuple | None = None) -> None:
-    """Put the form's defaults in the session (once): ``defaults``, with the model loaded on the Model page."""
+def set_form_defaults(prefix: str, defaults: Mapping[str, Any], name_prefix: str | None = None) -> None:
+    """Put the form's defaults in the session (once): ``defaults``, with the model loaded on the Model page
+    and, with ``name_prefix``, a fresh job name."""
     values = dict(defaults)
+    model_key = st.session_state.get("model_key")
     if model_key:
         values["model"] = model_key[0]
         if "device" in values:
             values["device"] = model_key[1] if model_key[1] in DEVICES else "auto"
+    if name_prefix:
+        values["name"] = default_name(name_prefix)
     for name, value in values.items():
         st.session_state.setdefault(f"{prefix}_{name}", value)
+
+
+def name_and_model(columns: Any, prefix: str, where: str) -> None:
+    """The job's name (its folder under ``where``) and the model, in the first two of ``columns``."""
+    columns[0].text_input("Name", key=f"{prefix}_name", help=f"The folder under {where}.")
+    columns[1].text_input("Model", key=f"{prefix}_model", help="Defaults to the model loaded on the Model page.")
 
 
 def form_values(prefix: str, names: Any) -> dict[str, Any]:
@@ -90,3 +106,35 @@ def job_list(kind: str, folders: list[Path], key: str, title: str | None = None,
 
     if folders:
         st.fragment(body, run_every=3.0 if active else None)()
+
+
+def start_job(prefix: str, kind: str, config: Any, name_prefix: str) -> Job:
+    """Start a ``kind`` job with ``config`` in the folder named by the form's ``<prefix>_name`` (then reset)."""
+    job = Job.start(kind, config, new_folder(kind, st.session_state[f"{prefix}_name"]))
+    st.session_state[f"{prefix}_name"] = default_name(name_prefix)
+    return job
+
+
+def require_model(why: str) -> Any:
+    """The model loaded on the Model page; without one, say so (and ``why`` it is needed) and stop the page."""
+    model = current_model()
+    if model is None:
+        st.info(f"No model is loaded. Load one on the **Model** page first{why}")
+        st.stop()
+    return model
+
+
+def clip(item: Any, seed: int) -> np.ndarray | None:
+    """A question's label, text and spoken clip; ``None`` (the error shown) when no audio can be made."""
+    st.markdown(f"<span style='color:{LABEL_COLORS[item.label]};font-weight:600'>{item.label.title()}</span>",
+                unsafe_allow_html=True)
+    st.write(item.prompt)
+    try:
+        with st.spinner("Synthesising speech…"):
+            wave, how = item_audio(item, seed)
+    except Exception as err:  # noqa: BLE001 - a clip that can't be made is shown, the page goes on
+        st.error(f"No audio for this question: {err}")
+        return None
+    st.audio(wave, sample_rate=SAMPLE_RATE)
+    st.caption(f"{len(wave) / SAMPLE_RATE:.1f} s · {how}")
+    return wave

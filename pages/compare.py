@@ -16,7 +16,7 @@ from dashboard.eval_view import category_figure, table3_frame
 from dashboard.state import show_flash
 from rrs.evaluation.report import category_rows, table_rows
 from rrs.models.base import MODALITIES
-from rrs.runs import ACTIVE_STATES, Job, default_name, list_jobs, new_folder, runs_root
+from rrs.runs import ACTIVE_STATES, Job, list_jobs, runs_root
 
 ss = st.session_state
 
@@ -29,19 +29,16 @@ root = runs_root()
 # ---- new comparison (a job) ----------------------------------------------------------------------
 def _start() -> Job:
     cfg = view.compare_config(widgets.form_values("compare", view.FORM_FIELDS))
-    job = Job.start("compare", cfg, new_folder("compare", ss["compare_name"]))
+    job = widgets.start_job("compare", "compare", cfg, "compare")
     ss["compare_pick"] = str(job.path.relative_to(root))
-    ss["compare_name"] = default_name("compare")
     return job
 
 
-widgets.set_form_defaults("compare", {**view.form_defaults(), "name": default_name("compare")},
-                          ss.get("model_key"))
+widgets.set_form_defaults("compare", view.form_defaults(), "compare")
 with st.expander("New comparison", expanded=not view.find_comparisons(root), icon="⚖️"):
     with st.form("compare_form", border=False):
         c = st.columns(2)
-        c[0].text_input("Name", key="compare_name", help="The folder under runs/compare/.")
-        c[1].text_input("Model", key="compare_model", help="Defaults to the model loaded on the Model page.")
+        widgets.name_and_model(c, "compare", "runs/compare/")
         c = st.columns(3)
         c[0].number_input("Items per set", min_value=1, max_value=100_000, step=10, key="compare_limit")
         c[1].number_input("Samples per query", min_value=1, max_value=50, step=1, key="compare_samples")

@@ -41,7 +41,7 @@ def _start() -> Job:
     return Job.start("eval", cfg, folder)
 
 
-widgets.set_form_defaults("eval", view.form_defaults(), ss.get("model_key"))
+widgets.set_form_defaults("eval", view.form_defaults())
 runs = [p.name for p in list_runs(root)]
 if ss.get("eval_adapter") not in [NO_ADAPTER, *runs]:
     ss["eval_adapter"] = NO_ADAPTER

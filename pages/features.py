@@ -7,7 +7,8 @@ from typing import Any
 import streamlit as st
 
 from dashboard import features_view as view
-from dashboard.state import current_model, user_pairs
+from dashboard import widgets
+from dashboard.state import user_pairs
 from rrs.data.pairs import mirror_train_pairs, pairs_digest
 from rrs.data.splits import pairs_per_category
 from rrs.feature_analysis import FeatureAnalysis
@@ -57,11 +58,7 @@ st.caption("ΔV̄ = mean(f(d_h, t̃) − f(d_b, t)) over harmful/benign pairs; e
            "contributes c_p = w_I[p]·ΔV̄[p] to the change of the “I” (refusal) logit. RRS keeps the top m% "
            "(paper Eq. 9-10).")
 
-model = current_model()
-if model is None:
-    st.info("No model is loaded. Load one on the **Model** page first; the features are computed from its "
-            "hidden states.")
-    st.stop()
+model = widgets.require_model("; the features are computed from its hidden states.")
 
 left, middle, right = st.columns(3)
 source = left.selectbox("Pairs", SOURCES, key="features_source")

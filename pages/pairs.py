@@ -5,13 +5,13 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import pairs_view as view
+from dashboard import widgets
 from dashboard.state import add_user_pairs, current_model, show_flash, user_pairs
 from dashboard.style import LABEL_COLORS
 from rrs.data import DataError, Pair
 from rrs.data.pairs import filter_pairs, make_pair, mirror_train_pairs, pair_table, pair_uid
-from rrs.data.queries import item_audio, responses_for_pair, responses_table
+from rrs.data.queries import responses_for_pair, responses_table
 from rrs.data.user_files import load_pairs_upload
-from rrs.models.base import SAMPLE_RATE
 
 ss = st.session_state
 FLASH = "pairs_flash"
@@ -121,17 +121,9 @@ def render_pair(pair: Pair, seed: int) -> None:
     for column, item in zip(columns, (pair.harmful, pair.benign), strict=True):
         color = LABEL_COLORS[item.label]
         with column:
-            st.markdown(f"<span style='color:{color};font-weight:600'>{item.label.title()}</span>",
-                        unsafe_allow_html=True)
-            st.write(item.prompt)
-            try:
-                with st.spinner("Synthesising speech…"):
-                    wave, how = item_audio(item, seed)
-            except Exception as err:  # noqa: BLE001 - a clip that can't be made is shown, the page goes on
-                st.error(f"No audio for this question: {err}")
+            wave = widgets.clip(item, seed)
+            if wave is None:
                 continue
-            st.audio(wave, sample_rate=SAMPLE_RATE)
-            st.caption(f"{len(wave) / SAMPLE_RATE:.1f} s · {how}")
             make = view.waveform_figure if kind == "Waveform" else view.spectrogram_figure
             figure = make(wave, color, f"{item.label} · {kind.lower()}")
             st.plotly_chart(figure, key=f"pairs_plot_{item.label}")

@@ -12,11 +12,10 @@ import streamlit as st
 
 from dashboard import steer_view as view
 from dashboard import widgets
-from dashboard.state import current_model, show_flash
+from dashboard.state import show_flash
 from dashboard.style import LABEL_COLORS
-from rrs.data.queries import item_audio
-from rrs.models.base import MODALITIES, SAMPLE_RATE, Query
-from rrs.runs import Job, default_name, list_jobs, new_folder, runs_root
+from rrs.models.base import MODALITIES, Query
+from rrs.runs import Job, list_jobs, runs_root
 from rrs.steering import SteeringVectors
 
 ss = st.session_state
@@ -27,29 +26,21 @@ st.caption("SARSteer (arXiv 2510.17633), no training: while generating, α·v_l 
            "output at the last position. v_l is the refusal direction d_l with its part in the benign "
            "(safe) subspace removed; plain steering adds d_l itself.")
 
-model = current_model()
-if model is None:
-    st.info("No model is loaded. Load one on the **Model** page first: steering vectors are computed from, and "
-            "added to, its hidden states.")
-    st.stop()
+model = widgets.require_model(": steering vectors are computed from, and added to, its hidden states.")
 root = runs_root()
 
 
 # ---- compute vectors (a job) ---------------------------------------------------------------------
 def _start() -> Job:
     cfg = view.steer_config(widgets.form_values("steer", view.FORM_FIELDS))
-    job = Job.start("steer", cfg, new_folder("steer", ss["steer_name"]))
-    ss["steer_name"] = default_name("sarsteer")
-    return job
+    return widgets.start_job("steer", "steer", cfg, "sarsteer")
 
 
-widgets.set_form_defaults("steer", {**view.form_defaults(), "name": default_name("sarsteer")},
-                          ss.get("model_key"))
+widgets.set_form_defaults("steer", view.form_defaults(), "sarsteer")
 with st.expander("Compute SARSteer vectors", expanded=not view.find_vectors(root), icon="🧭"):
     with st.form("steer_form", border=False):
         c = st.columns(3)
-        c[0].text_input("Name", key="steer_name", help="The folder under runs/steer/.")
-        c[1].text_input("Model", key="steer_model", help="Defaults to the model loaded on the Model page.")
+        widgets.name_and_model(c, "steer", "runs/steer/")
         widgets.device_select(c[2], "steer_device")
         c = st.columns(4)
         c[0].text_input("Pairs", key="steer_pairs", help="'mirror' (train split), 'figstep' or a pairs file")
@@ -110,17 +101,9 @@ pair = pairs[index]
 queries = {}
 for column, item in zip(st.columns(2), (pair.harmful, pair.benign), strict=True):
     with column:
-        st.markdown(f"<span style='color:{LABEL_COLORS[item.label]};font-weight:600'>{item.label.title()}</span>",
-                    unsafe_allow_html=True)
-        st.write(item.prompt)
-        try:
-            with st.spinner("Synthesising speech…"):
-                wave, how = item_audio(item, SEED)
-        except Exception as err:  # noqa: BLE001 - shown to the user with its message
-            st.error(f"No audio for this question: {err}")
+        wave = widgets.clip(item, SEED)
+        if wave is None:
             st.stop()
-        st.audio(wave, sample_rate=SAMPLE_RATE)
-        st.caption(f"{len(wave) / SAMPLE_RATE:.1f} s · {how}")
         queries[item.label] = Query(item.prompt, wave)
 
 

@@ -15,7 +15,7 @@ from dashboard import widgets
 from dashboard.state import show_flash
 from rrs import projection
 from rrs.models.base import MODALITIES
-from rrs.runs import ACTIVE_STATES, Job, default_name, list_runs, new_folder, runs_root
+from rrs.runs import ACTIVE_STATES, Job, list_runs, runs_root
 from rrs.runs import maps as background
 from rrs.runs.summary import compare_runs, run_summary
 from rrs.tuning import METHODS
@@ -30,16 +30,14 @@ st.caption("RRS tuning (paper §4.2): LoRA on the LLM moves harmful representati
 
 # ---- new run -------------------------------------------------------------------------------------
 def _start() -> Job:
-    folder = new_folder("train", ss["tune_name"])
-    job = Job.start("train", view.tune_config(widgets.form_values("tune", view.FORM_FIELDS)), folder)
+    job = widgets.start_job("tune", "train", view.tune_config(widgets.form_values("tune", view.FORM_FIELDS)), "rrs")
     ss["tune_run"] = job.name
-    ss["tune_name"] = default_name("rrs")
     return job
 
 
 root = runs_root()
 runs = list_runs(root)
-widgets.set_form_defaults("tune", {**view.form_defaults(), "name": default_name("rrs")}, ss.get("model_key"))
+widgets.set_form_defaults("tune", view.form_defaults(), "rrs")
 with st.expander("New run", expanded=not runs, icon="🛠️"):
     with st.form("tune_form", border=False):
         c = st.columns(4)

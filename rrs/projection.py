@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from safetensors.numpy import load_file
+from threadpoolctl import threadpool_limits
 
 from rrs.store import RunFolder, atomic_write
 
@@ -68,8 +71,6 @@ def _embed(x: np.ndarray, method: str, seed: int) -> np.ndarray:
         tsne = TSNE(n_components=2, init="pca", random_state=seed, perplexity=perplexity,
                     learning_rate="auto")
         return tsne.fit_transform(reduced)
-    import warnings
-
     import umap
 
     with warnings.catch_warnings():
@@ -93,8 +94,6 @@ def project_epochs(snapshots: Sequence[np.ndarray], method: str = "pca", seed: i
     if any(a.shape != arrays[0].shape for a in arrays):
         raise ValueError(f"snapshots differ in shape: {sorted({a.shape for a in arrays})}")
     import sklearn.decomposition  # noqa: F401 - load the native libraries first, so the limit reaches them
-    from threadpoolctl import threadpool_limits
-
     if method == "tsne":
         import sklearn.manifold  # noqa: F401
     with threadpool_limits(threads()):
@@ -122,8 +121,6 @@ def snapshot_files(run_dir: str | Path) -> list[tuple[int, Path]]:
 
 
 def load_snapshot(path: str | Path) -> np.ndarray:
-    from safetensors.numpy import load_file
-
     return load_file(str(path))["representations"]
 
 

@@ -17,18 +17,23 @@ from rrs.steering import SteeringConfig, refusal_prompt_text
 from rrs.store import RunFolder, read_json
 
 
-def _check_model(model: str) -> None:
-    if not str(model).strip():
-        raise ValueError("choose a model (embedded, a checkpoint folder, or a cached model id)")
-
-
 @dataclass(frozen=True)
-class FeaturesJob(ConfigMixin):
-    """``features``: ΔV̄, per-feature contributions, the top-m% selection and the first-token preview."""
+class ModelJob(ConfigMixin):
+    """The model a job loads: ``embedded``, ``embedded-smol``, a checkpoint folder or a cached model id."""
 
     model: str = "embedded"
     device: str = "auto"
     dtype: str = "auto"
+
+    def __post_init__(self) -> None:
+        if not str(self.model).strip():
+            raise ValueError("choose a model (embedded, a checkpoint folder, or a cached model id)")
+
+
+@dataclass(frozen=True)
+class FeaturesJob(ModelJob):
+    """``features``: ΔV̄, per-feature contributions, the top-m% selection and the first-token preview."""
+
     pairs: str = "mirror"
     modality: Modality = "audio-text"
     top_percent: float = 25.0
@@ -37,19 +42,16 @@ class FeaturesJob(ConfigMixin):
     seed: int = 0
 
     def __post_init__(self) -> None:
-        _check_model(self.model)
+        super().__post_init__()
         check_modality(self.modality)
         if not 0 < self.top_percent <= 100:
             raise ValueError("top_percent must lie in (0, 100]")
 
 
 @dataclass(frozen=True)
-class EvalJob(ConfigMixin):
+class EvalJob(ModelJob):
     """``eval``: ASR / ORR of one model (vanilla, with an adapter and/or steering) in one modality."""
 
-    model: str = "embedded"
-    device: str = "auto"
-    dtype: str = "auto"
     #: A run directory (its last complete epoch) or an adapter folder.
     adapter: str | None = None
     #: The method's name in reports (default: vanilla, the run's name, or sarsteer / steer).
@@ -71,7 +73,7 @@ class EvalJob(ConfigMixin):
     seed: int = 0
 
     def __post_init__(self) -> None:
-        _check_model(self.model)
+        super().__post_init__()
         self.eval_config()  # modality, samples, judge, ...
         for spec in (self.harmful, self.benign):
             if spec not in EVAL_SETS and not Path(spec).is_file():
@@ -94,12 +96,9 @@ class EvalJob(ConfigMixin):
 
 
 @dataclass(frozen=True)
-class SteerJob(ConfigMixin):
+class SteerJob(ModelJob):
     """``steer``: SARSteer vectors (or saved ones), then optionally an α sweep and a first-token curve."""
 
-    model: str = "embedded"
-    device: str = "auto"
-    dtype: str = "auto"
     #: 'figstep' (SARSteer's train/test split), 'mirror' or a pairs file.
     pairs: str = "figstep"
     #: Training pairs to use (0: all).
@@ -124,7 +123,7 @@ class SteerJob(ConfigMixin):
     seed: int = 0
 
     def __post_init__(self) -> None:
-        _check_model(self.model)
+        super().__post_init__()
         if self.n_pairs < 0 or self.n_pairs == 1:
             raise ValueError("use at least 2 training pairs (0: all)")
         self.steering_config()

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from rrs.store import RunFolder, read_json
 
 STEP_COLUMNS = ("step", "epoch", "rep_loss", "penalty", "loss")
@@ -27,8 +29,6 @@ class RunSummary:
 
 def run_summary(run_dir: str | Path) -> RunSummary:
     """Step losses, per-epoch first-token refusal rates, config and probe records of one run."""
-    import pandas as pd
-
     run = RunFolder(run_dir)
     rows = run.read_metrics()
     steps = pd.DataFrame([{k: r.get(k) for k in STEP_COLUMNS} for r in rows if r.get("type") == "step"],
@@ -53,8 +53,6 @@ def _show(value: Any) -> str:
 
 def compare_runs(a: str | Path, b: str | Path) -> RunComparison:
     """Two runs side by side: the settings that differ and both refusal curves (long format)."""
-    import pandas as pd
-
     sa, sb = run_summary(a), run_summary(b)
     name_a, name_b = sa.name, sb.name if sb.name != sa.name else f"{sb.name} (2)"
     keys = sorted(set(sa.config) | set(sb.config))
