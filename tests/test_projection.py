@@ -1,4 +1,4 @@
-"""rrs.projection: stable 2-D maps across epochs, the on-disk cache, and run summaries."""
+"""rrs.projection: stable 2-D maps across epochs and the on-disk cache."""
 
 from __future__ import annotations
 

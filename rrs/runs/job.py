@@ -111,9 +111,10 @@ class Job:
         """Run the folder's job again: it continues from what it finished (a training run resumes)."""
         if self.run.config.is_file():
             args = ["--config", str(self.run.config)]
-        else:  # it died before writing its config: the original command line
-            command = [str(x) for x in read_json(self.run.job, {}).get("command") or []]
-            args = command[command.index(self.kind) + 1:] if self.kind in command else []
+        else:  # it died before writing its config, or predates configs: the original command line
+            job = read_json(self.run.job, {})
+            command = [str(x) for x in job.get("command") or []]
+            args = command[command.index(self.kind) + 1:] if self.kind in command else list(job.get("args") or [])
             while "--out" in args:
                 cut = args.index("--out")
                 del args[cut : cut + 2]
