@@ -37,6 +37,7 @@ TINY_PAIRS = [
 ]
 
 
+@pytest.fixture(scope="session")
 def four_mirror_pairs():
     """Four Mirror train pairs from two categories (two each)."""
     from rrs.data.pairs import mirror_train_pairs

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import four_mirror_pairs
 
 from rrs.data import pairs as pairs_mod
 from rrs.data.queries import item_audio, responses_for_pair, responses_table
@@ -14,8 +13,8 @@ from rrs.data.types import DataError, Item, Pair
 from rrs.data.user_files import load_pairs_upload
 
 
-def test_responses_for_pair(module_cache, tiny_q2a):
-    out = responses_for_pair(tiny_q2a, four_mirror_pairs()[0], max_new_tokens=4)
+def test_responses_for_pair(module_cache, tiny_q2a, four_mirror_pairs):
+    out = responses_for_pair(tiny_q2a, four_mirror_pairs[0], max_new_tokens=4)
     assert list(out) == ["audio-text", "text-only", "audio-only"]
     assert all(isinstance(h, str) and isinstance(b, str) for h, b in out.values())
     table = responses_table(out)

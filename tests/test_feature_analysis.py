@@ -8,7 +8,6 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import four_mirror_pairs
 
 from rrs.data.types import Item, Pair
 from rrs.feature_analysis import FeatureAnalysis, share_kept
@@ -18,9 +17,9 @@ TOPS = (0.5, 5.0, 12.5, 25.0, 51.0, 75.0, 100.0)
 
 
 @pytest.fixture(scope="module")
-def built(module_cache, tiny_q2a):
+def built(module_cache, tiny_q2a, four_mirror_pairs):
     calls = []
-    result = FeatureAnalysis.from_model(tiny_q2a, four_mirror_pairs(), "audio-text", progress=lambda f, m: calls.append(f))
+    result = FeatureAnalysis.from_model(tiny_q2a, four_mirror_pairs, "audio-text", progress=lambda f, m: calls.append(f))
     return result, calls
 
 
@@ -121,14 +120,14 @@ def test_per_category_norms(built):
     assert fa.category_norms()["selected_norm"].isna().all()
 
 
-def test_second_construction_uses_the_disk_cache(built, tiny_q2a, monkeypatch):
+def test_second_construction_uses_the_disk_cache(built, tiny_q2a, four_mirror_pairs, monkeypatch):
     fa, _ = built
 
     def boom(*args, **kwargs):
         raise AssertionError("last_hidden must not run: every representation is cached on disk")
 
     monkeypatch.setattr(tiny_q2a, "last_hidden", boom)
-    again = FeatureAnalysis.from_model(tiny_q2a, four_mirror_pairs(), "audio-text")
+    again = FeatureAnalysis.from_model(tiny_q2a, four_mirror_pairs, "audio-text")
     for key in ("harmful", "harmful_refusal", "benign"):
         torch.testing.assert_close(again.reps[key], fa.reps[key])
     assert again.readouts(12.5) == fa.readouts(12.5)
