@@ -17,13 +17,13 @@ import plotly.graph_objects as go
 
 from dashboard.style import METHOD_COLORS, style
 from rrs.data import EVAL_SETS as BUILTIN_SETS
+from rrs.evaluation.judges import JUDGES  # noqa: F401 - the page's judge choices
 from rrs.evaluation.report import write_report
 from rrs.models.base import MODALITIES
 from rrs.runs.configs import EvalJob
 
 HARMFUL_SETS = tuple(k for k in BUILTIN_SETS if "harmful" in k or k == "harmbench")
 BENIGN_SETS = tuple(k for k in BUILTIN_SETS if k not in HARMFUL_SETS)
-JUDGES = ("keyword", "first-token", "llm")
 #: The set choice that means "use the file path typed next to it".
 FILE_OPTION = "a CSV/JSONL file…"
 NO_ADAPTER = "— none (vanilla model) —"

@@ -17,6 +17,7 @@ from typing import Any
 
 from rrs.compare import ALL_METHODS, CompareConfig, parse_runs, run_comparison
 from rrs.data import EVAL_SETS
+from rrs.evaluation.judges import JUDGES
 from rrs.evaluation.metrics import EvalResult
 from rrs.evaluation.report import write_report
 from rrs.models.base import MODALITIES
@@ -146,7 +147,7 @@ def _eval_parser(p: argparse.ArgumentParser) -> None:
         "harmful": f"a CSV/JSONL file or one of {', '.join(EVAL_SETS)}", "benign": "a CSV/JSONL file or a built-in set name",
         "limit": "use at most this many items per set", "modality": "",
         "samples": "sampled answers per query (AIAH: 5)", "max_new_tokens": "", "batch_size": "",
-        "judge": ("", {"choices": ["keyword", "first-token", "llm"]}), "seed": ""})
+        "judge": ("", {"choices": list(JUDGES)}), "seed": ""})
     add_config(p, "the evaluation folder (results.json, results.records.jsonl); a path ending in .json is "
                   "the results file itself, its per-item records beside it")
 
@@ -180,7 +181,7 @@ def _compare_parser(p: argparse.ArgumentParser) -> None:
         "harmful": "as for eval", "benign": "as for eval",
         "limit": ("items per set (0: all)", {"type": lambda s: int(s) or None}),
         "samples": "", "max_new_tokens": "", "batch_size": "",
-        "judge": ("", {"choices": ["keyword", "first-token", "llm"]}), "seed": "",
+        "judge": ("", {"choices": list(JUDGES)}), "seed": "",
         "demo": ("train with the paper's settings (10 epochs, all pairs) instead of the CPU demo config",
                  {"flags": ("--paper-config",), "action": "store_false"}),
         "train_overrides": ("epochs of the methods trained here (default: the demo config's 4)",

@@ -10,11 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
-from pagetest import figures, open_page, run, texts, wait_job
 
 from dashboard import compare_view
 from rrs.compare import CompareConfig
 from rrs.evaluation.metrics import EvalResult
+from ui.pagetest import figures, open_page, run, texts, wait_job
 
 pytestmark = pytest.mark.usefixtures("cache_dir")
 

@@ -9,13 +9,13 @@ import json
 
 import pytest
 import torch
-from pagetest import figures, open_page, run, texts, wait_job
 
 from dashboard import steer_view
 from rrs.models.base import Query
 from rrs.runs import Job
 from rrs.steering import SteeringConfig, SteeringVectors, compute_vectors
 from rrs.testing import tiny_audio
+from ui.pagetest import figures, open_page, run, texts, wait_job
 
 pytestmark = pytest.mark.usefixtures("cache_dir")
 

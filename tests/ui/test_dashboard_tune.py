@@ -12,7 +12,6 @@ import time
 
 import numpy as np
 import pytest
-from pagetest import TIMEOUT, charts, ok, page, stop_job, wait_job
 from streamlit.testing.v1 import AppTest
 
 from dashboard import tune_view
@@ -20,6 +19,7 @@ from rrs import runs
 from rrs.projection import EpochMap
 from rrs.runs import Job
 from rrs.tuning import DEMO_CONFIG
+from ui.pagetest import TIMEOUT, charts, ok, page, stop_job, wait_job
 
 TUNE = page("tune")
 

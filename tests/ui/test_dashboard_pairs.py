@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from pagetest import open_page, run, texts
+
+from ui.pagetest import open_page, run, texts
 
 pytestmark = pytest.mark.usefixtures("isolated_state")
 

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from pagetest import TIMEOUT, charts, ok, page, wait_job
 from streamlit.testing.v1 import AppTest
 
 from dashboard import eval_view
 from rrs.runs import Job
 from rrs.runs import results as eval_results
+from ui.pagetest import TIMEOUT, charts, ok, page, wait_job
 
 EVALUATE = page("evaluate")
 

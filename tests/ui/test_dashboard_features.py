@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from pagetest import open_page, run, texts
 from streamlit.testing.v1 import AppTest
+
+from ui.pagetest import open_page, run, texts
 
 pytestmark = pytest.mark.usefixtures("isolated_state")
 
