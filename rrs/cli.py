@@ -23,7 +23,7 @@ from rrs.evaluation.report import write_report
 from rrs.models.base import MODALITIES
 from rrs.projection import METHODS as MAP_METHODS
 from rrs.runs import commands
-from rrs.runs.configs import EvalJob, FeaturesJob, SteerJob
+from rrs.runs.configs import EvalJob, FeaturesJob, ProjectionJob, SteerJob
 from rrs.runs.flags import add_config, add_fields, config_from, same_file
 from rrs.runs.maps import project
 from rrs.store import RunFolder
@@ -118,7 +118,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_project(args: argparse.Namespace) -> int:
-    print(project(args.out, args.method, args.seed))
+    cfg = config_from(args, ProjectionJob)
+    print(project(args.out, cfg.method, cfg.seed))
     return 0
 
 
@@ -223,9 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_report)
     p = sub.add_parser("project", help="a training run's t-SNE / UMAP / PCA map across epochs (cached)")
+    add_fields(p, ProjectionJob, {"method": ("", {"choices": list(MAP_METHODS)}), "seed": ""})
     p.add_argument("--out", required=True, help="the run directory")
-    p.add_argument("--method", choices=MAP_METHODS, default="pca")
-    p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_project)
     return parser
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pytest
 
 from rrs import projection
 from rrs.runs import maps
+from rrs.runs.configs import ProjectionJob
 from rrs.store import RunFolder
 
 EPOCHS, POINTS = 3, 24
@@ -32,3 +34,5 @@ def test_background_computation_fills_the_cache(tmp_path):
     assert emap is not None and emap.fresh and emap.coords.shape == (EPOCHS, POINTS, 2), log
     assert "tsne: 3 epochs" in log
     assert maps.project(tmp_path / "empty", "pca").endswith("has no snapshots yet")
+    with pytest.raises(ValueError, match="unknown projection"):
+        ProjectionJob(method="mds")

@@ -1,4 +1,4 @@
-"""The configs of the jobs that have no method config of their own: ``features``, ``eval`` and ``steer``.
+"""The configs of the jobs that have no method config of their own: ``features``, ``eval``, ``steer``, ``project``.
 
 ``train`` is described by :class:`rrs.tuning.TuneConfig` and ``compare`` by :class:`rrs.compare.CompareConfig`.
 Each config is frozen and checked when built; ``python -m rrs <command>``'s flags are its fields.
@@ -13,6 +13,7 @@ from rrs.config import ConfigMixin, parse_layers
 from rrs.data import EVAL_SETS
 from rrs.evaluation.metrics import EvalConfig
 from rrs.models.base import Modality, check_modality
+from rrs.projection import METHODS as MAP_METHODS
 from rrs.steering import SteeringConfig, refusal_prompt_text
 from rrs.store import RunFolder, read_json
 
@@ -135,3 +136,15 @@ class SteerJob(ModelJob):
 
     def layer_sets(self) -> list[tuple[int, ...] | None]:
         return [parse_layers(spec) for spec in self.sweep_layers.split(";") if spec.strip()] or [None]
+
+
+@dataclass(frozen=True)
+class ProjectionJob(ConfigMixin):
+    """``project``: a training run's map across epochs (cached in ``RUN/projections/<method>.npz``)."""
+
+    method: str = "pca"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.method not in MAP_METHODS:
+            raise ValueError(f"unknown projection {self.method!r}; choose one of {', '.join(MAP_METHODS)}")
