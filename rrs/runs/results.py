@@ -23,21 +23,23 @@ def evals_root(root: str | Path | None = None) -> Path:
     return kind_root("eval")
 
 
+#: The headline numbers of a results file, with their types (``ResultEntry.method``, ``.asr``, ...).
+HEADLINE = {"method": str, "modality": str, "judge": str, "asr": float, "orr": float, "n_harmful": int,
+            "n_benign": int, "samples": int, "model": str}
+
+
 @dataclass(frozen=True)
 class ResultEntry:
-    """One finished evaluation on disk."""
+    """One finished evaluation on disk: its file, when it was written, and its headline numbers."""
 
     path: Path
-    method: str
-    modality: str
-    judge: str
-    asr: float | None
-    orr: float | None
-    n_harmful: int
-    n_benign: int
-    samples: int
-    model: str
     mtime: float
+    headline: dict[str, Any]
+
+    def __getattr__(self, name: str) -> Any:
+        if name in HEADLINE:
+            return self.headline.get(name)
+        raise AttributeError(name)
 
     @property
     def name(self) -> str:
@@ -52,13 +54,12 @@ def read_entry(path: str | Path) -> ResultEntry | None:
     path = Path(path)
     try:
         payload = json.loads(path.read_text())
-        return ResultEntry(
-            path=path, method=str(payload.get("method") or path.stem), modality=str(payload["modality"]),
-            judge=str(payload.get("judge", "")), asr=payload.get("asr"), orr=payload.get("orr"),
-            n_harmful=int(payload.get("n_harmful", 0)), n_benign=int(payload.get("n_benign", 0)),
-            samples=int(payload.get("samples", 0)), model=str(payload.get("model", "")),
-            mtime=path.stat().st_mtime,
-        )
+        headline = {"method": str(payload.get("method") or path.stem), "modality": str(payload["modality"])}
+        for key, kind in HEADLINE.items():
+            value = payload.get(key)
+            if key not in headline:
+                headline[key] = value if value is None and kind is float else kind(value or kind())
+        return ResultEntry(path, path.stat().st_mtime, headline)
     except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
         return None
 
