@@ -107,12 +107,12 @@ class Comparison:
     def _meta(self) -> dict[str, Any]:
         if self.meta_path.is_file():
             meta = json.loads(self.meta_path.read_text())
-            saved = CompareConfig.from_json(meta["settings"])
+            saved = CompareConfig.from_dict(meta["settings"])
             if saved != self.cfg:
                 raise ValueError(f"{self.out} holds a comparison with other settings; use a new --out folder "
                                  "or repeat the original command")
             return meta
-        return {"model": self.cfg.model, "settings": self.cfg.to_json(), "methods": list(self.cfg.methods),
+        return {"model": self.cfg.model, "settings": self.cfg.to_dict(), "methods": list(self.cfg.methods),
                 "modalities": list(self.cfg.modalities), "cells": {}, "wall_s": {}, "steering": None}
 
     def _save(self, meta: dict[str, Any]) -> None:
@@ -133,8 +133,8 @@ class Comparison:
             return
         if method in self.cfg.runs:
             raise ValueError(f"--run {method}={run.path} is not a finished run (status.json state != done)")
-        base = DEMO_CONFIG.to_json() if self.cfg.demo else TuneConfig().to_json()
-        cfg = TuneConfig.from_json({**base, **self.cfg.train_overrides, "method": method, "model": self.cfg.model,
+        base = DEMO_CONFIG.to_dict() if self.cfg.demo else TuneConfig().to_dict()
+        cfg = TuneConfig.from_dict({**base, **self.cfg.train_overrides, "method": method, "model": self.cfg.model,
                                     "pairs": self.cfg.pairs, "seed": self.cfg.seed, "device": self.cfg.device,
                                     "dtype": self.cfg.dtype})
         self.log(f"training {method} into {run.path}")
