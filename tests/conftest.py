@@ -38,6 +38,29 @@ TINY_PAIRS = [
 
 
 @pytest.fixture(scope="session")
+def mirror():
+    """The Mirror set (598 pairs)."""
+    from rrs.data import mirror_pairs
+
+    return mirror_pairs()
+
+
+@pytest.fixture
+def wav(tmp_path: Path) -> Path:
+    """Half a second of a 440 Hz tone as a 16 kHz WAV in ``tmp_path/clips``."""
+    import numpy as np
+    import soundfile as sf
+
+    from rrs.models.base import SAMPLE_RATE
+
+    t = np.arange(SAMPLE_RATE // 2) / SAMPLE_RATE
+    path = tmp_path / "clips" / "q1.wav"
+    path.parent.mkdir()
+    sf.write(path, 0.5 * np.sin(2 * np.pi * 440 * t), SAMPLE_RATE, subtype="PCM_16")
+    return path
+
+
+@pytest.fixture(scope="session")
 def four_mirror_pairs():
     """Four Mirror train pairs from two categories (two each)."""
     from rrs.data.pairs import mirror_train_pairs
