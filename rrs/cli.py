@@ -119,7 +119,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_project(args: argparse.Namespace) -> int:
     cfg = config_from(args, ProjectionJob)
-    print(project(args.out, cfg.method, cfg.seed))
+    out = Path(args.out)
+    with commands.tracked(out, f"computing the {cfg.method} map"):
+        _folder_config(cfg, out, args)
+        print(project(cfg))
     return 0
 
 
@@ -224,8 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_report)
     p = sub.add_parser("project", help="a training run's t-SNE / UMAP / PCA map across epochs (cached)")
-    add_fields(p, ProjectionJob, {"method": ("", {"choices": list(MAP_METHODS)}), "seed": ""})
-    p.add_argument("--out", required=True, help="the run directory")
+    add_fields(p, ProjectionJob, {"run": "the training run's folder", "method": ("", {"choices": list(MAP_METHODS)}),
+                                  "seed": ""})
+    add_config(p, "the job's folder (RUN/projections/<method>); the map itself goes to RUN/projections/<method>.npz")
     p.set_defaults(func=cmd_project)
     return parser
 

@@ -71,13 +71,14 @@ def read_jsonl(path: str | os.PathLike) -> list[Any]:
 
 
 class RunFolder:
-    """The files of one run folder, for every kind of run (train, eval, steer, compare, features).
+    """The files of one run folder, for every kind of run (train, eval, steer, compare, features, project).
 
     Every folder a job writes has ``config.json`` (the job's config), ``job.json`` (pid and command, by the
     launcher), ``status.json`` (kept by the job) and ``log.txt``. Beside them each kind writes its own:
 
     * train: ``metrics.jsonl``, ``probe.json``, ``features/``, ``targets.safetensors``,
-      ``snapshots/epoch_NNN.safetensors``, ``checkpoints/epoch_NNN/`` and the maps' ``projections/<method>.npz``;
+      ``snapshots/epoch_NNN.safetensors``, ``checkpoints/epoch_NNN/`` and the maps' ``projections/<method>.npz``
+      (each computed by a ``project`` job whose own folder is ``projections/<method>/``);
     * eval: ``results.json`` and ``results.records.jsonl``;
     * steer: ``steering.json`` + ``vectors.safetensors``, ``sweep.json``, ``first_token.json``;
     * compare: ``compare.json``, ``cells/``, ``runs/``, ``steer/``, ``table/``;

@@ -142,9 +142,13 @@ class SteerJob(ModelJob):
 class ProjectionJob(ConfigMixin):
     """``project``: a training run's map across epochs (cached in ``RUN/projections/<method>.npz``)."""
 
+    #: The training run's folder.
+    run: str = ""
     method: str = "pca"
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if not str(self.run).strip():
+            raise ValueError("name the training run whose map to compute (--run)")
         if self.method not in MAP_METHODS:
             raise ValueError(f"unknown projection {self.method!r}; choose one of {', '.join(MAP_METHODS)}")

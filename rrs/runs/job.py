@@ -20,6 +20,7 @@ from typing import Any
 from rrs.compare import read_results
 from rrs.config import ConfigMixin
 from rrs.paths import PROJECT_ROOT
+from rrs.projection import load_projection
 from rrs.runs.process import alive, launch, rrs_command
 from rrs.store import RunFolder, atomic_write_json, read_json
 
@@ -27,7 +28,9 @@ RUNS_ROOT_ENV = "RRS_RUNS"
 ACTIVE_STATES = ("starting", "preparing", "running")
 RESUMABLE_STATES = ("stopped", "died", "failed")
 #: The subfolder of the runs root for each kind of job ("" = the runs root itself).
-KIND_DIRS = {"train": "", "eval": "evals", "steer": "steer", "compare": "compare", "features": "features"}
+#: A map (``project``) has its job folder inside its training run: ``RUN/projections/<method>``.
+KIND_DIRS = {"train": "", "eval": "evals", "steer": "steer", "compare": "compare", "features": "features",
+             "project": "projections"}
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
 
 
@@ -75,6 +78,12 @@ def _compare_done(run: RunFolder) -> bool:
                for m in meta.get("modalities") or [])
 
 
+def _map_done(run: RunFolder) -> bool:
+    cfg = run.read_config()
+    emap = load_projection(cfg["run"], cfg["method"], int(cfg.get("seed", 0))) if "run" in cfg else None
+    return emap is not None and emap.fresh
+
+
 #: For a job whose process ended without recording ``done``: did it finish its work anyway?
 #: (Folders written before the commands kept ``status.json``, or a job killed after its last write.)
 DONE_CHECKS = {
@@ -83,6 +92,7 @@ DONE_CHECKS = {
     "steer": lambda run: run.steering.is_file() and run.vectors.is_file(),
     "compare": _compare_done,
     "features": lambda run: (run.path / RunFolder.SUMMARY).is_file(),
+    "project": _map_done,
 }
 
 
