@@ -24,6 +24,7 @@ run: prepare
 
 test: setup prepare-quiet
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 test-fast: setup
@@ -31,6 +32,8 @@ test-fast: setup
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/python tools/import_layers.py
 
 bench: prepare
 	$(BIN)/python bench/embedded_bench.py

@@ -32,8 +32,8 @@ def run_variant(model_key: str, variant: str, steps: int, batch: int) -> list[di
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from rrs.embedded.assemble import checkpoint_dir, prepare
     from rrs.hardware import release_free_memory, resolve_precision, rss_gib
+    from rrs.models.embedded.assemble import checkpoint_dir, prepare
 
     prepare(model_key, progress=False)
     llm = AutoModelForCausalLM.from_pretrained(checkpoint_dir(model_key) / "llm", dtype=torch.float32)

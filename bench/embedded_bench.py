@@ -31,9 +31,9 @@ def main() -> None:
 
     import torch
 
-    from rrs.embedded.assemble import load_embedded, prepare
     from rrs.embedded.questions import benign_questions
     from rrs.models.base import Query
+    from rrs.models.embedded.assemble import load_embedded, prepare
     from rrs.speech import synthesize_cached, voice_for
 
     rows = []

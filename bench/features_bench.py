@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/features_bench.py [--model embedded] [--pairs-per-category 8] [--repeat 5]
 
-Loads the model, builds ``rrs.analysis.FeatureAnalysis`` for Mirror training pairs (representations come
+Loads the model, builds ``rrs.feature_analysis.FeatureAnalysis`` for Mirror training pairs (representations come
 from the disk cache when they were extracted before, e.g. by ``python -m rrs features``), then times
 ``readouts(m)`` and ``category_norms(m)`` for several m. Target: < 300 ms per slider move.
 """
@@ -24,13 +24,15 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
 
-    from rrs import analysis
+    from rrs.data.pairs import mirror_train_pairs
+    from rrs.data.splits import pairs_per_category
+    from rrs.feature_analysis import FeatureAnalysis
     from rrs.models.loader import load_model
 
     model = load_model(args.model, "cpu", "float32", progress=False)
-    pairs = analysis.pairs_per_category(analysis.mirror_train_pairs(), args.pairs_per_category)
+    pairs = pairs_per_category(mirror_train_pairs(), args.pairs_per_category)
     start = time.perf_counter()
-    fa = analysis.FeatureAnalysis.from_model(model, pairs, "audio-text")
+    fa = FeatureAnalysis.from_model(model, pairs, "audio-text")
     build = time.perf_counter() - start
     rows = [(f"build analysis for {len(pairs)} pairs (cache hits need no forward pass)", build * 1000)]
     for m in (12.5, 25.0, 51.0, 80.0):

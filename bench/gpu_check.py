@@ -10,7 +10,7 @@ a real run uses: the processor (Whisper features, chat template, ``<|AUDIO|>`` e
 q/k/v/o/gate/up/down, representation loss plus the λ‖B·A‖² penalty, clipping, AdamW).
 
 No full Qwen tokenizer is available offline, so the processor carries the project's small synthetic
-byte-level BPE tokenizer (``rrs.models.tiny``: the Qwen special tokens, ~1,000 entries) and the model's
+byte-level BPE tokenizer (``rrs.testing.tokenizer``: the Qwen special tokens, ~1,000 entries) and the model's
 audio token id points at its ``<|AUDIO|>``. The embedding and ``lm_head`` keep the full 156,032 rows, so
 memory and FLOPs are the real model's; prompts are somewhat shorter in text tokens than with the real
 tokenizer, while the audio tokens (25 per second of speech) are exact. Random weights make the generated
@@ -47,14 +47,16 @@ RUN_SAMPLES, RUN_EPOCHS, RUN_BATCH = 1368, 10, 16
 
 
 def build_lalm(tiny: bool, device: str, dtype: Any) -> Any:
-    """The 7B-shaped model (``rrs.models.shapes.random_lalm``, published vocabulary) or, with ``tiny``, the same
+    """The 7B-shaped model (``rrs.testing.shapes.random_lalm``, published vocabulary) or, with ``tiny``, the same
     structure at a width and depth a CPU runs in seconds."""
     import torch
     from transformers import Qwen2AudioConfig, Qwen2AudioForConditionalGeneration, Qwen2AudioProcessor
 
     from rrs.models.qwen2_audio import Qwen2AudioLALM
-    from rrs.models.shapes import QWEN2_AUDIO, QWEN2_AUDIO_ENCODER, QWEN2_AUDIO_TEXT, random_lalm
-    from rrs.models.tiny import IM_END, QWEN2_AUDIO_CHAT_TEMPLATE, tiny_feature_extractor, tiny_tokenizer
+    from rrs.models.shapes import QWEN2_AUDIO, QWEN2_AUDIO_ENCODER, QWEN2_AUDIO_TEXT
+    from rrs.testing.models import tiny_feature_extractor
+    from rrs.testing.shapes import random_lalm
+    from rrs.testing.tokenizer import IM_END, QWEN2_AUDIO_CHAT_TEMPLATE, tiny_tokenizer
 
     if not tiny:
         return random_lalm(QWEN2_AUDIO, full_vocab=True, device=device, dtype=dtype)
@@ -263,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from rrs.models.base import Query
-    from rrs.models.tiny import tiny_audio
+    from rrs.testing.models import tiny_audio
 
     started = time.perf_counter()
     dtype_name = args.dtype or ("bf16" if args.device.startswith("cuda") else "fp32")

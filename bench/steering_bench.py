@@ -33,7 +33,7 @@ def main() -> None:
 
     torch.set_num_threads(2)
     if args.model == "tiny":
-        from rrs.models.tiny import tiny_audio, tiny_qwen2_audio
+        from rrs.testing import tiny_audio, tiny_qwen2_audio
 
         model = tiny_qwen2_audio(0)
         harmful = [Query(f"harmful {i}", tiny_audio(0.6 + 0.1 * i, seed=i)) for i in range(args.n)]

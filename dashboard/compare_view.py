@@ -13,20 +13,19 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.eval_view import MODALITY_ORDER, method_colors
+from dashboard.eval_view import method_colors
 from dashboard.style import style
-from dashboard.tune_view import new_job_folder
-from rrs.compare import read_results
+from rrs.compare import CompareConfig, read_results
 from rrs.evaluation.metrics import EvalResult
+from rrs.models.base import MODALITIES
+from rrs.store import RunFolder
 
-COMPARE_FILE = "compare.json"
-#: New comparison jobs go to ``<runs root>/compare/<name>``.
-COMPARE_DIR = "compare"
+COMPARE_FILE = RunFolder.COMPARE
 SYMBOLS = {"audio-text": "circle", "text-only": "square", "audio-only": "diamond"}
-FORM_DEFAULTS: dict[str, Any] = {"model": "embedded", "limit": 20, "samples": 1,
-                                 "modalities": list(MODALITY_ORDER)}
+FORM_FIELDS = ("model", "limit", "samples", "modalities")
 
 
 # ---- reading -------------------------------------------------------------------------------------
@@ -78,58 +77,29 @@ def baseline_of(methods: list[str]) -> str:
     return "vanilla" if "vanilla" in methods else methods[0]
 
 
-# ---- jobs ----------------------------------------------------------------------------------------
-def compare_args(values: dict[str, Any]) -> list[str]:
-    """``python -m rrs compare`` arguments (without ``--out``) for the form's values; ``ValueError`` if bad."""
-    v = {**FORM_DEFAULTS, **values}
+# ---- the form ------------------------------------------------------------------------------------
+def form_defaults() -> dict[str, Any]:
+    """CompareConfig's model and modalities, with 20 items per set and 1 sample: a first run in minutes."""
+    defaults = CompareConfig.defaults()
+    return {"model": defaults["model"], "limit": 20, "samples": 1, "modalities": list(defaults["modalities"])}
+
+
+def compare_config(values: dict[str, Any]) -> CompareConfig:
+    """The comparison's config from the form's values; ``ValueError`` if they are not one."""
+    v = {**form_defaults(), **values}
     model = str(v["model"]).strip()
     if not model:
         raise ValueError("choose a model")
-    modalities = [m for m in MODALITY_ORDER if m in (v["modalities"] or [])]
+    modalities = tuple(m for m in MODALITIES if m in (v["modalities"] or []))
     if not modalities:
         raise ValueError("choose at least one modality")
-    if int(v["limit"]) < 1 or int(v["samples"]) < 1:
-        raise ValueError("items per set and samples must be at least 1")
-    return ["compare", "--model", model, "--limit", str(int(v["limit"])), "--samples", str(int(v["samples"])),
-            "--modalities", ",".join(modalities)]
-
-
-def default_job_name() -> str:
-    return time.strftime("compare-%Y%m%d-%H%M%S")
-
-
-def job_folder(root: Path, name: str) -> Path:
-    """``<root>/compare/<name>`` for a new job; ``ValueError`` for a bad or taken name."""
-    return new_job_folder(root / COMPARE_DIR, name)
-
-
-def compare_jobs(root: Path) -> list[Path]:
-    """Comparison jobs started from the page (``<root>/compare/*`` with ``job.json``), newest first."""
-    folders = [p for p in (root / COMPARE_DIR).glob("*") if (p / "job.json").is_file()]
-    return sorted(folders, key=lambda p: ((p / "job.json").stat().st_mtime, p.name), reverse=True)
-
-
-def job_status(folder: Path) -> dict[str, Any]:
-    """``rrs.jobs.job_state``; a job whose process ended with every cell written counts as done."""
-    from rrs.jobs import job_state
-
-    status = job_state(folder)
-    if status["state"] == "died" and (folder / COMPARE_FILE).is_file():
-        try:
-            meta, results = read_comparison(folder)
-        except ValueError:
-            return status
-        if all(s == "done" for s in cell_states(folder, meta, results).values()):
-            status.update(state="done", message="all cells written")
-    return status
+    return CompareConfig(model=model, limit=int(v["limit"]), samples=int(v["samples"]), modalities=modalities)
 
 
 # ---- tables --------------------------------------------------------------------------------------
 def wall_frame(meta: dict[str, Any]) -> Any:
     """Seconds per method: training, evaluation per modality, total (``—`` where not recorded)."""
-    import pandas as pd
-
-    modalities = meta.get("modalities") or list(MODALITY_ORDER)
+    modalities = meta.get("modalities") or list(MODALITIES)
     rows = []
     for method in meta.get("methods") or list(meta.get("wall_s") or {}):
         wall = (meta.get("wall_s") or {}).get(method) or {}
@@ -159,7 +129,7 @@ def scatter_figure(results: dict[str, dict[str, EvalResult]], baseline: str = "v
     colors = method_colors(list(results))
     fig = go.Figure()
     for method, per in results.items():
-        points = [(m, r) for m in MODALITY_ORDER if (r := per.get(m)) and r.asr is not None and r.orr is not None]
+        points = [(m, r) for m in MODALITIES if (r := per.get(m)) and r.asr is not None and r.orr is not None]
         if not points:
             continue
         base = method == baseline
@@ -170,7 +140,7 @@ def scatter_figure(results: dict[str, dict[str, EvalResult]], baseline: str = "v
             marker=dict(color=colors[method], symbol=[SYMBOLS[m] for m, _ in points], size=18 if base else 12,
                         line=dict(color="#000000", width=2.5 if base else 0.5)),
             hovertemplate=f"<b>{method}</b> · %{{customdata}}<br>ASR %{{y:.1f}}%<br>ORR %{{x:.1f}}%<extra></extra>"))
-    for modality in MODALITY_ORDER:  # legend entries for the symbols
+    for modality in MODALITIES:  # legend entries for the symbols
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=modality, legendgroup="modality",
                                  marker=dict(color="#B0B0B0", symbol=SYMBOLS[modality], size=10)))
     fig.add_annotation(x=0, y=0, xref="paper", yref="paper", xanchor="left", yanchor="bottom", showarrow=False,

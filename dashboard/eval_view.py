@@ -1,6 +1,6 @@
 """Form helpers, tables and plots of the Evaluate page. No Streamlit here: plain and testable.
 
-Jobs and result files: :mod:`rrs.eval_jobs`; the Table 3 numbers: :mod:`rrs.evaluation.report`.
+Jobs and result files: :mod:`rrs.runs` and :mod:`rrs.runs.results`; the Table 3 numbers: :mod:`rrs.evaluation.report`.
 """
 
 from __future__ import annotations
@@ -12,21 +12,23 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard.style import METHOD_COLORS, style
 from rrs.data import EVAL_SETS as BUILTIN_SETS
+from rrs.evaluation.judges import JUDGES  # noqa: F401 - the page's judge choices
+from rrs.evaluation.report import write_report
+from rrs.models.base import MODALITIES
+from rrs.runs.configs import EvalJob
 
 HARMFUL_SETS = tuple(k for k in BUILTIN_SETS if "harmful" in k or k == "harmbench")
 BENIGN_SETS = tuple(k for k in BUILTIN_SETS if k not in HARMFUL_SETS)
-JUDGES = ("keyword", "first-token", "llm")
 #: The set choice that means "use the file path typed next to it".
 FILE_OPTION = "a CSV/JSONL file…"
 NO_ADAPTER = "— none (vanilla model) —"
-MODALITY_ORDER = ("audio-text", "text-only", "audio-only")
 #: Colours for methods without a fixed one in ``METHOD_COLORS``.
 EXTRA_COLORS = ("#FF7F0E", "#8C564B", "#E377C2", "#BCBD22", "#17BECF", "#1F77B4", "#D62728")
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
 
 
 def method_colors(methods: list[str]) -> dict[str, str]:
@@ -43,58 +45,42 @@ def job_name(method: str, modality: str) -> str:
     return f"{safe}-{modality}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def check_job_name(name: str) -> str:
-    name = name.strip()
-    if not _NAME.fullmatch(name):
-        raise ValueError(f"name {name!r}: use letters, digits, '.', '_' or '-' (at most 80)")
-    return name
+#: The form's fields beyond EvalJob's own: the adapter is a run's name, "method" is EvalJob's ``name``.
+FORM_FIELDS = ("model", "adapter", "method", "harmful", "benign", "modality", "samples", "limit", "max_new_tokens",
+               "judge", "device", "seed")
 
 
-def eval_args(values: Mapping[str, Any]) -> tuple[list[str], str]:
-    """``eval`` arguments (without ``--out``) for the form's values, and the method name; ``ValueError`` if bad.
+def form_defaults() -> dict[str, Any]:
+    """EvalJob's defaults, with 20 items per set (0 = all) for a first run that finishes in minutes."""
+    values = {**EvalJob.defaults(), "adapter": NO_ADAPTER, "method": "", "limit": 20}
+    values.update(harmful=HARMFUL_SETS[0], benign=BENIGN_SETS[0], harmful_file="", benign_file="", name="")
+    return {k: v for k, v in values.items() if k in (*FORM_FIELDS, "harmful_file", "benign_file", "name")}
+
+
+def eval_config(values: Mapping[str, Any]) -> EvalJob:
+    """The evaluation's config from the form's values; ``ValueError`` if they are not one.
 
     ``values``: model, adapter (a run directory or ""), method (name in the table; "" = vanilla or the run's
     name), harmful, benign (built-in set names or file paths), modality, samples, limit (0 = all),
     max_new_tokens, judge, device, seed.
     """
-    model = str(values.get("model", "")).strip()
-    if not model:
-        raise ValueError("choose a model")
-    adapter = str(values.get("adapter") or "").strip()
-    if adapter and (Path(adapter) / "config.json").is_file():
-        import json
-
-        trained_on = json.loads((Path(adapter) / "config.json").read_text()).get("model")
-        if trained_on and trained_on != model:
-            raise ValueError(f"run {Path(adapter).name!r} was trained on {trained_on!r}; set Model to it")
-    method = str(values.get("method") or "").strip() or (Path(adapter).name if adapter else "vanilla")
-    harmful = str(values.get("harmful") or "").strip()
-    benign = str(values.get("benign") or "").strip()
+    v = dict(values)
+    harmful, benign = str(v.get("harmful") or "").strip(), str(v.get("benign") or "").strip()
     if not harmful or not benign:
         raise ValueError("choose a harmful and a benign set")
-    for spec in (harmful, benign):
-        if spec not in BUILTIN_SETS and not Path(spec).is_file():
-            raise ValueError(f"{spec!r} is neither a built-in set ({', '.join(BUILTIN_SETS)}) nor a file")
-    args = ["eval", "--model", model, "--name", method, "--harmful", harmful, "--benign", benign,
-            "--modality", str(values.get("modality", "audio-text")), "--samples", str(int(values.get("samples", 5))),
-            "--max-new-tokens", str(int(values.get("max_new_tokens", 48))),
-            "--judge", str(values.get("judge", "keyword")), "--device", str(values.get("device", "auto")),
-            "--seed", str(int(values.get("seed", 0)))]
-    if adapter:
-        args[3:3] = ["--adapter", adapter]
-    if int(values.get("limit") or 0) > 0:
-        args += ["--limit", str(int(values["limit"]))]
-    return args, method
+    return EvalJob.from_dict({
+        **{k: v[k] for k in ("modality", "samples", "max_new_tokens", "judge", "device", "seed") if k in v},
+        "model": str(v.get("model", "")).strip(), "adapter": str(v.get("adapter") or "").strip() or None,
+        "name": str(v.get("method") or "").strip() or None, "harmful": harmful, "benign": benign,
+        "limit": int(v.get("limit") or 0) or None}, strict=True)
 
 
 # ---- tables --------------------------------------------------------------------------------------
 def table3_frame(rows: list[dict[str, Any]], baseline: str = "vanilla") -> Any:
     """Table 3 rows (``report.table_rows``) as a DataFrame with the paper's column names and cells:
     two decimals, ``N/A`` where a modality was not evaluated, ``-`` for the baseline's own NSI."""
-    import pandas as pd
-
     columns = {"method": "Method"}
-    for m in MODALITY_ORDER:
+    for m in MODALITIES:
         col = m.replace("-", "_")
         columns[f"asr_{col}"] = f"ASR {m} ↓"
         columns[f"nsi_{col}"] = f"NSI {m} ↑"
@@ -116,8 +102,6 @@ def table3_frame(rows: list[dict[str, Any]], baseline: str = "vanilla") -> Any:
 
 
 def entries_frame(entries: list[Any]) -> Any:
-    import pandas as pd
-
     return pd.DataFrame([{
         "method": e.method, "modality": e.modality, "ASR %": e.asr, "ORR %": e.orr, "harmful": e.n_harmful,
         "benign": e.n_benign, "samples": e.samples, "judge": e.judge, "model": e.model, "file": e.name,
@@ -146,8 +130,6 @@ def category_figure(rows: list[dict[str, Any]], metric: str, modality: str) -> g
 
 def report_files(results: Any, baseline: str) -> dict[str, bytes]:
     """``write_report`` into a temporary folder; the files' bytes by kind (csv, latex, markdown, ...)."""
-    from rrs.evaluation.report import write_report
-
     with tempfile.TemporaryDirectory(prefix="rrs-report-") as tmp:
         paths = write_report(results, tmp, baseline=baseline)
         return {kind: Path(path).read_bytes() for kind, path in paths.items()}

@@ -1,31 +1,15 @@
-"""Plots and small helpers of the Features page; the computations live in :mod:`rrs.analysis`."""
+"""Plots and small helpers of the Features page (no Streamlit); the computations live in
+:mod:`rrs.feature_analysis`."""
 
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
-import streamlit as st
 
 from dashboard.style import MUTED_COLOR, SELECTED_COLOR, style
-from rrs.analysis import FeatureAnalysis
-
-CACHE = "feature_analyses"  # session key: {(fingerprint, pairs digest, modality): FeatureAnalysis}
-MAX_CACHED = 4  # per model; analyses of other models are dropped (they hold on to that model's lm_head)
-
-
-def cached(key: tuple) -> FeatureAnalysis | None:
-    return st.session_state.get(CACHE, {}).get(key)
-
-
-def remember(key: tuple, analysis: FeatureAnalysis) -> None:
-    store = {k: v for k, v in st.session_state.get(CACHE, {}).items() if k[0] == key[0] and k != key}
-    store[key] = analysis
-    while len(store) > MAX_CACHED:  # oldest first
-        store.pop(next(iter(store)))
-    st.session_state[CACHE] = store
+from rrs.feature_analysis import FeatureAnalysis
 
 
 def contributions_figure(analysis: FeatureAnalysis, n_selected: int) -> go.Figure:
@@ -76,21 +60,3 @@ def percent(value: float, digits: int = 0) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
     return f"{value:.{digits}f}%"
-
-
-def render_metrics(readouts: dict[str, Any]) -> None:
-    cols = st.columns(4)
-    cols[0].metric("Features kept", f"{readouts['n_selected']} / {readouts['hidden_size']}")
-    share = readouts["share_of_predicted_logit_kept"]
-    cols[1].metric("“I”-logit change kept", percent(100 * share),
-                   help="Share of the predicted change of the “I” logit that the selection keeps: "
-                        "Σ c_p over the selected features ÷ Σ c_p over all features with c_p > 0. It is 100% "
-                        "when exactly the positive contributions are kept and falls below when negative ones "
-                        f"join. Predicted change of the “I” logit: {readouts['predicted_delta_logit']:+.3f}.")
-    for col, label, inverse in ((cols[2], "harmful", False), (cols[3], "benign", True)):
-        before, after = readouts[f"{label}_refusal_before"], readouts[f"{label}_refusal_after"]
-        col.metric(f"{label.title()}: first-token refusal", percent(after),
-                   delta=f"{after - before:+.1f} pts", delta_color="inverse" if inverse else "normal",
-                   help=f"Share of {label} prompts whose most likely first token is a refusal opener "
-                        f"(“I”, “As”, “Sorry”), before ({percent(before)}) and after "
-                        f"{'adding' if label == 'harmful' else 'subtracting'} ΔV̄ˢ.")

@@ -1,51 +1,31 @@
-"""Streamlit pieces of the Pairs page; the computations live in :mod:`rrs.analysis`."""
+"""Plain helpers of the Pairs page: the clips' figures, which pairs a source holds, reading uploaded clips.
+
+No Streamlit here (see :mod:`dashboard`); the computations live in :mod:`rrs.data.pairs` and
+:mod:`dashboard.audio_plots`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
-import streamlit as st
 
-from dashboard.style import LABEL_COLORS, style
-from rrs import analysis
+from dashboard.audio_plots import spectrogram, waveform_envelope
+from dashboard.style import style
 from rrs.data import Pair
+from rrs.data.pairs import mirror_train_pairs
 from rrs.models.base import SAMPLE_RATE
+from rrs.speech import AudioError, load_audio
 
-USER_PAIRS = "user_pairs"  # session key: list[Pair] the user added (typed or from a file)
 SOURCES = ("All pairs", "Mirror (train split)", "My pairs")
-_FLASH = "pairs_flash"
-_FORM_VERSION = "pairs_form_version"
-_FILE_DONE = "pairs_file_done"
-_RESPONSES = "pair_responses"
 AUDIO_TYPES = ["wav", "flac", "ogg", "mp3"]
-
-
-def user_pairs() -> list[Pair]:
-    return list(st.session_state.get(USER_PAIRS, []))
-
-
-def add_user_pairs(pairs: list[Pair]) -> int:
-    merged, added = analysis.merge_pairs(user_pairs(), pairs)
-    st.session_state[USER_PAIRS] = merged
-    return added
-
-
-def flash(message: str) -> None:
-    """Show ``message`` as a success box on the next run (survives ``st.rerun``)."""
-    st.session_state[_FLASH] = message
-
-
-def show_flash() -> None:
-    message = st.session_state.pop(_FLASH, None)
-    if message:
-        st.success(message)
 
 
 # ---- plots ----------------------------------------------------------------------------------------
 def waveform_figure(wave: np.ndarray, color: str, title: str) -> go.Figure:
-    times, low, high = analysis.waveform_envelope(wave, SAMPLE_RATE)
+    times, low, high = waveform_envelope(wave, SAMPLE_RATE)
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=times, y=high, mode="lines", line=dict(color=color, width=1), name="max",
                              hoverinfo="skip", showlegend=False))
@@ -56,42 +36,26 @@ def waveform_figure(wave: np.ndarray, color: str, title: str) -> go.Figure:
 
 
 def spectrogram_figure(wave: np.ndarray, color: str, title: str) -> go.Figure:
-    times, freqs, db = analysis.spectrogram(wave, SAMPLE_RATE)
+    times, freqs, db = spectrogram(wave, SAMPLE_RATE)
     fig = go.Figure(go.Heatmap(x=times, y=freqs, z=db, colorscale=[[0.0, "#FFFFFF"], [1.0, color]],
                                colorbar=dict(title="dB"), zmin=-80, zmax=0))
     fig.update_layout(title=title, xaxis_title="time (s)", yaxis_title="frequency (Hz)")
     return style(fig, height=260)
 
 
-# ---- adding pairs ---------------------------------------------------------------------------------
-def render_upload() -> None:
-    """Upload a CSV/JSONL pairs file; a DataError is shown with its message."""
-    from rrs.data import DataError
-
-    st.markdown("**Upload a pairs file**")
-    st.caption("CSV or JSONL with columns `harmful`, `benign` and optionally `category`, `harmful_audio`, "
-               "`benign_audio` (absolute paths).")
-    uploaded = st.file_uploader("Pairs file", type=["csv", "jsonl", "ndjson"], key="pairs_file")
-    if uploaded is None:
-        return
-    signature = (uploaded.file_id, uploaded.name, uploaded.size)
-    if st.session_state.get(_FILE_DONE) == signature:
-        return
-    try:
-        pairs = analysis.load_pairs_upload(uploaded.name, uploaded.getvalue())
-    except DataError as err:
-        st.error(f"Could not read {uploaded.name}: {err}")
-        return
-    st.session_state[_FILE_DONE] = signature
-    added = add_user_pairs(pairs)
-    flash(f"Loaded {len(pairs)} pair(s) from {uploaded.name}; {added} new. They are listed under “My pairs”.")
-    st.rerun()
+# ---- pairs ---------------------------------------------------------------------------------------
+def source_pairs(source: str, user: Sequence[Pair]) -> list[Pair]:
+    """The pairs a source shows: the Mirror training split, the user's own, or both."""
+    mirror = mirror_train_pairs()
+    if source == "Mirror (train split)":
+        return mirror
+    if source == "My pairs":
+        return list(user)
+    return mirror + list(user)
 
 
-def _read_upload(upload: Any, what: str) -> tuple[np.ndarray | None, str | None]:
+def read_upload(upload: Any, what: str) -> tuple[np.ndarray | None, str | None]:
     """(waveform, None) or (None, error message) for an optional uploaded clip."""
-    from rrs.speech import AudioError, load_audio
-
     if upload is None:
         return None, None
     try:
@@ -100,126 +64,10 @@ def _read_upload(upload: Any, what: str) -> tuple[np.ndarray | None, str | None]
         return None, f"{what} audio ({upload.name}): {err}"
 
 
-def render_add_form() -> None:
-    """Type a pair, optionally with recordings; AudioError is shown and the typed text is kept."""
-    st.markdown("**Type a pair**")
-    v = st.session_state.get(_FORM_VERSION, 0)
-    with st.form(f"pairs_add_form_{v}", clear_on_submit=False):
-        category = st.text_input("Category", placeholder="uncategorised", key=f"pairs_add_category_{v}")
-        left, right = st.columns(2)
-        with left:
-            harmful = st.text_area("Harmful question", key=f"pairs_add_harmful_{v}", height=90)
-            harmful_audio = st.file_uploader("Harmful recording (optional)", type=AUDIO_TYPES,
-                                             key=f"pairs_add_harmful_audio_{v}")
-        with right:
-            benign = st.text_area("Benign question", key=f"pairs_add_benign_{v}", height=90)
-            benign_audio = st.file_uploader("Benign recording (optional)", type=AUDIO_TYPES,
-                                            key=f"pairs_add_benign_audio_{v}")
-        submitted = st.form_submit_button("Add pair", type="primary", key=f"pairs_add_submit_{v}")
-    if not submitted:
-        return
+def typed_pair_problems(harmful: str, benign: str) -> list[str]:
     problems = []
     if not harmful.strip():
         problems.append("Write the harmful question.")
     if not benign.strip():
         problems.append("Write the benign question.")
-    waves = {}
-    for what, upload in (("Harmful", harmful_audio), ("Benign", benign_audio)):
-        waves[what], problem = _read_upload(upload, what)
-        if problem:
-            problems.append(problem)
-    if problems:
-        for problem in problems:
-            st.error(problem)
-        return
-    pair = analysis.make_pair(harmful, benign, category, waves["Harmful"], waves["Benign"])
-    added = add_user_pairs([pair])
-    st.session_state[_FORM_VERSION] = v + 1  # a fresh, empty form
-    flash("Pair added; it is listed under “My pairs”." if added else "That pair is already in “My pairs”.")
-    st.rerun()
-
-
-# ---- browsing -------------------------------------------------------------------------------------
-def source_pairs(source: str) -> list[Pair]:
-    mirror = analysis.mirror_train_pairs()
-    if source == "Mirror (train split)":
-        return mirror
-    if source == "My pairs":
-        return user_pairs()
-    return mirror + user_pairs()
-
-
-def render_browser() -> Pair | None:
-    """Source, category and search filters, the table, and a picker; returns the chosen pair."""
-    n_user = len(user_pairs())
-    counts = {"All pairs": len(analysis.mirror_train_pairs()) + n_user,
-              "Mirror (train split)": len(analysis.mirror_train_pairs()), "My pairs": n_user}
-    source = st.radio("Pairs", SOURCES, horizontal=True, key="pairs_source",
-                      format_func=lambda s: f"{s} ({counts[s]})")
-    pairs = source_pairs(source)
-    if not pairs:
-        st.info("You have not added any pairs yet. Use the **Add pairs** tab to type one or upload a file.")
-        return None
-    table = analysis.pair_table(pairs)
-    left, right = st.columns([2, 3])
-    categories = left.multiselect("Categories", sorted(table["category"].unique()), key="pairs_categories",
-                                  placeholder="All categories")
-    search = right.text_input("Search", key="pairs_search", placeholder="words in either question")
-    shown = analysis.filter_pairs(table, categories, search)
-    st.caption(f"Showing {len(shown)} of {len(table)} pairs.")
-    if shown.empty:
-        st.info("No pair matches these filters. Clear the search box or pick other categories.")
-        return None
-    st.dataframe(shown[["category", "harmful", "benign", "source"]], hide_index=True, height=280,
-                 key="pairs_table")
-    by_uid = {analysis.pair_uid(p): p for p in pairs}
-    names = shown["category"] + " · " + shown["harmful"].str.slice(0, 90)
-    labels = dict(zip(shown["uid"], names, strict=True))
-    uid = st.selectbox("Pair", list(labels), format_func=labels.__getitem__, key="pairs_pick")
-    return by_uid.get(uid) if uid is not None else None
-
-
-def render_pair(pair: Pair, seed: int) -> None:
-    """Both clips side by side with a waveform or spectrogram, then the model's responses."""
-    kind = st.radio("Plot", ["Waveform", "Spectrogram"], horizontal=True, key="pairs_plot_kind")
-    columns = st.columns(2)
-    for column, item in zip(columns, (pair.harmful, pair.benign), strict=True):
-        color = LABEL_COLORS[item.label]
-        with column:
-            st.markdown(f"<span style='color:{color};font-weight:600'>{item.label.title()}</span>",
-                        unsafe_allow_html=True)
-            st.write(item.prompt)
-            try:
-                with st.spinner("Synthesising speech…"):
-                    wave, how = analysis.item_audio(item, seed)
-            except Exception as err:  # noqa: BLE001 - a clip that can't be made is shown, the page goes on
-                st.error(f"No audio for this question: {err}")
-                continue
-            st.audio(wave, sample_rate=SAMPLE_RATE)
-            st.caption(f"{len(wave) / SAMPLE_RATE:.1f} s · {how}")
-            make = waveform_figure if kind == "Waveform" else spectrogram_figure
-            figure = make(wave, color, f"{item.label} · {kind.lower()}")
-            st.plotly_chart(figure, key=f"pairs_plot_{item.label}")
-    render_responses(pair, seed)
-
-
-def render_responses(pair: Pair, seed: int) -> None:
-    from dashboard.state import current_model
-
-    st.subheader("Model responses")
-    model = current_model()
-    if model is None:
-        st.info("No model is loaded. Load one on the **Model** page to see how it answers both questions "
-                "in each modality.")
-        return
-    st.caption(f"Greedy, first 48 tokens, from {model.name} in audio-text, text-only and audio-only mode.")
-    store = st.session_state.setdefault(_RESPONSES, {})
-    key = (model.fingerprint(), analysis.pair_uid(pair), seed)
-    if st.button("Show model responses", key="pairs_show_responses"):
-        try:
-            with st.spinner("Generating six short answers…"):
-                store[key] = analysis.responses_for_pair(model, pair, seed=seed)
-        except Exception as err:  # noqa: BLE001 - shown to the user with its message
-            st.error(f"Generation failed: {err}")
-    if key in store:
-        st.dataframe(analysis.responses_table(store[key]), hide_index=True, key="pairs_responses_table")
+    return problems

@@ -1,13 +1,13 @@
 """Helpers and plots of the Steer page. No Streamlit here: plain and testable.
 
 Vectors come from ``python -m rrs steer --out FOLDER`` (``steering.json`` + ``vectors.safetensors``, see
-:class:`rrs.steering.SteeringVectors`); the page starts new ones as jobs in ``<runs root>/steer/<name>``.
+:class:`rrs.steering.SteeringVectors`); the page starts new ones as jobs in ``<runs root>/steer/<name>``
+(:mod:`rrs.runs`).
 """
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
@@ -16,16 +16,18 @@ from typing import Any
 import plotly.graph_objects as go
 
 from dashboard.style import LABEL_COLORS, style
-from dashboard.tune_view import check_layers, new_job_folder
-from rrs.steering import CONFIG_FILE, REFUSAL_PROMPT_VARIANTS, WEIGHTS_FILE
+from rrs.config import layers_text, parse_layers
+from rrs.data import mirror_pairs, split_pairs
+from rrs.evaluation.judges import KeywordJudge
+from rrs.models.base import GenerationSettings
+from rrs.runs.configs import SteerJob
+from rrs.steering import CONFIG_FILE, REFUSAL_PROMPT_VARIANTS, WEIGHTS_FILE, first_token_refusal_prob, steer
 
-#: New vector jobs go to ``<runs root>/steer/<name>`` (kept out of the Tune page's run list).
-STEER_DIR = "steer"
 MAX_NEW_TOKENS = 32
 GRID_STEPS = 9
-FORM_DEFAULTS: dict[str, Any] = {"model": "embedded", "device": "auto", "pairs": "mirror", "n_pairs": 100,
-                                 "k": 10, "layers": "all", "lam": 1.0, "alpha": 0.1, "modality": "audio-text",
-                                 "refusal_prompt": "default", "seed": 0}
+#: The form's fields (SteerJob's extraction settings, the layers as text).
+FORM_FIELDS = ("model", "device", "pairs", "n_pairs", "k", "layers", "lam", "alpha", "modality", "refusal_prompt",
+               "seed")
 #: The refusal prompts the form offers (``python -m rrs steer --refusal-prompt`` also takes free text).
 REFUSAL_PROMPTS = ("default", *REFUSAL_PROMPT_VARIANTS)
 
@@ -52,46 +54,18 @@ def vector_label(root: Path, folder: Path) -> str:
     return f"{folder.relative_to(root)} · {len(info.get('layers', []))} layers · k {info.get('k', '?')} · {model}"
 
 
-def steer_jobs(root: Path) -> list[Path]:
-    """Vector jobs started from the page (folders with ``job.json`` in ``<root>/steer``), newest first."""
-    folder = root / STEER_DIR
-    return _newest_first([p for p in folder.glob("*") if (p / "job.json").is_file()], "job.json") \
-        if folder.is_dir() else []
+def form_defaults() -> dict[str, Any]:
+    """SteerJob's defaults, trained on the Mirror pairs (the page's validation clips are Mirror's too)."""
+    values = {**SteerJob.defaults(), "layers": layers_text(SteerJob().layers), "pairs": "mirror"}
+    return {k: values[k] for k in FORM_FIELDS}
 
 
-def job_status(folder: Path) -> dict[str, Any]:
-    """``rrs.jobs.job_state``; ``steer`` writes no status file, so an ended job is done iff it saved vectors."""
-    from rrs.jobs import job_state
-
-    status = job_state(folder)
-    if status["state"] == "died":
-        done = (folder / CONFIG_FILE).is_file() and (folder / WEIGHTS_FILE).is_file()
-        status["state"] = "done" if done else "failed"
-        status["message"] = "vectors saved" if done else "the job ended without saving vectors; see the log"
-    return status
-
-
-def steer_args(values: Mapping[str, Any]) -> list[str]:
-    """``python -m rrs steer`` arguments (without ``--out``) for the form's values; ``ValueError`` if bad."""
-    v = {**FORM_DEFAULTS, **values}
-    model = str(v["model"]).strip()
-    if not model:
-        raise ValueError("choose a model")
-    if int(v["n_pairs"]) < 2:
-        raise ValueError("use at least 2 training pairs")
-    return ["steer", "--model", model, "--device", str(v["device"]), "--pairs", str(v["pairs"]).strip() or "mirror",
-            "--n-pairs", str(int(v["n_pairs"])), "--k", str(int(v["k"])), "--layers", check_layers(str(v["layers"])),
-            "--lam", f"{float(v['lam']):g}", "--alpha", f"{float(v['alpha']):g}", "--modality", str(v["modality"]),
-            "--refusal-prompt", str(v["refusal_prompt"]), "--seed", str(int(v["seed"]))]
-
-
-def default_job_name() -> str:
-    return time.strftime("sarsteer-%Y%m%d-%H%M%S")
-
-
-def job_folder(root: Path, name: str) -> Path:
-    """``<root>/steer/<name>`` for a new job; ``ValueError`` for a bad or taken name."""
-    return new_job_folder(root / STEER_DIR, name)
+def steer_config(values: Mapping[str, Any]) -> SteerJob:
+    """The vector job's config from the form's values; ``ValueError`` if they are not one."""
+    v = {**form_defaults(), **values}
+    return SteerJob.from_dict({**{k: v[k] for k in FORM_FIELDS if k != "layers"},
+                               "model": str(v["model"]).strip(), "pairs": str(v["pairs"]).strip() or "mirror",
+                               "layers": parse_layers(str(v["layers"]))}, strict=True)
 
 
 # ---- the loaded vectors --------------------------------------------------------------------------
@@ -119,8 +93,6 @@ def alpha_grid(top: float, steps: int = GRID_STEPS) -> list[float]:
 # ---- clips ---------------------------------------------------------------------------------------
 @cache
 def _validation() -> tuple[Any, ...]:
-    from rrs.data import mirror_pairs, split_pairs
-
     return tuple(split_pairs(mirror_pairs(), 0.2, 0)[1])
 
 
@@ -142,9 +114,6 @@ def _instruction(vectors: Any, modality: str) -> str | None:
 def generate_both(model: Any, vectors: Any, queries: Sequence[Any], modality: str, alpha: float,
                   layers: Sequence[int], ablated: bool, max_new_tokens: int = MAX_NEW_TOKENS) -> dict[str, list]:
     """Greedy answers to ``queries`` without and with steering: ``{"plain": [...], "steered": [...]}``."""
-    from rrs.models.base import GenerationSettings
-    from rrs.steering import steer
-
     settings = GenerationSettings(max_new_tokens=max_new_tokens, do_sample=False, seed=0)
     instruction = _instruction(vectors, modality)
     plain = model.generate(list(queries), modality, instruction, settings)
@@ -154,16 +123,12 @@ def generate_both(model: Any, vectors: Any, queries: Sequence[Any], modality: st
 
 
 def is_refusal(text: str) -> bool:
-    from rrs.evaluation.judges import KeywordJudge
-
     return KeywordJudge().is_refusal(text)
 
 
 def refusal_curve(model: Any, vectors: Any, queries: Mapping[str, Any], modality: str, alphas: Sequence[float],
                   layers: Sequence[int], ablated: bool) -> dict[str, list[float]]:
     """First-token refusal probability per α for each labelled query: ``{"alpha": [...], label: [...]}``."""
-    from rrs.steering import first_token_refusal_prob
-
     curve: dict[str, list[float]] = {"alpha": [float(a) for a in alphas]}
     for label, query in queries.items():
         curve[label] = [first_token_refusal_prob(model, [query], vectors, alpha=a, layers=layers, ablated=ablated,

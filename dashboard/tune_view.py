@@ -1,14 +1,12 @@
 """Form helpers and plots of the Tune page. No Streamlit here: everything is plain and testable.
 
-The run itself is a job (``python -m rrs train ... --out RUN``, see :mod:`rrs.jobs`); the page only reads
-its run directory. Maps come from :mod:`rrs.projection`.
+The run itself is a job (``python -m rrs train --config RUN/config.json --out RUN``, see :mod:`rrs.runs`); the
+page only reads its run directory. Maps come from :mod:`rrs.projection`.
 """
 
 from __future__ import annotations
 
-import re
 import textwrap
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,15 +15,10 @@ import numpy as np
 import plotly.graph_objects as go
 
 from dashboard.style import LABEL_COLORS, MUTED_COLOR, SELECTED_COLOR, style
-from rrs.jobs import ACTIVE_STATES  # noqa: F401 - the pages read it from here
+from rrs.config import layers_text, parse_layers
 from rrs.projection import METHOD_LABELS, EpochMap
-from rrs.tuning import DEMO_CONFIG
+from rrs.tuning import DEMO_CONFIG, TuneConfig
 
-RESUMABLE_STATES = ("stopped", "died", "failed")
-STATE_ICONS = {"starting": "⏳", "preparing": "⏳", "running": "▶️", "done": "✅", "failed": "❌",
-               "stopped": "⏸️", "died": "💀", "unknown": "❔"}
-MODALITIES = ("audio-text", "text-only", "audio-only")
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
 #: Colours for categories (plotly's qualitative "Dark24", enough for the 14 BeaverTails categories).
 CATEGORY_PALETTE = (
     "#2E91E5", "#E15F99", "#1CA71C", "#FB0D0D", "#DA16FF", "#222A2A", "#B68100", "#750D86", "#EB663B",
@@ -34,125 +27,29 @@ CATEGORY_PALETTE = (
 )
 
 
-# ---- job status ----------------------------------------------------------------------------------
-def current_status(run_dir: Any) -> dict[str, Any]:
-    from rrs.jobs import job_state
-
-    return job_state(run_dir)
-
-
-def stop_run(run_dir: Any) -> bool:
-    from rrs.jobs import stop_job
-
-    return stop_job(run_dir)
-
-
 # ---- the form ------------------------------------------------------------------------------------
-def layers_text(layers: Sequence[int] | None) -> str:
-    """``(16, ..., 23)`` -> ``"16-23"``; ``None`` -> ``"all"``."""
-    if not layers:
-        return "all"
-    layers = sorted(int(x) for x in layers)
-    if layers == list(range(layers[0], layers[-1] + 1)) and len(layers) > 1:
-        return f"{layers[0]}-{layers[-1]}"
-    return ",".join(map(str, layers))
+#: The form's fields: TuneConfig's, with the LoRA layers as text (``rrs.config.parse_layers``).
+FORM_FIELDS = ("model", "device", "method", "pairs", "modality", "top_percent", "penalty", "lora_r", "lora_alpha",
+               "lora_dropout", "layers", "lr", "epochs", "batch_size", "grad_accum", "pairs_per_category",
+               "probe_per_label", "seed")
 
 
-def check_layers(text: str) -> str:
-    """The layers string normalised for ``--lora-layers``; ``ValueError`` if it is not one."""
-    text = text.replace(" ", "").lower()
-    if text == "all":
-        return text
-    if re.fullmatch(r"\d+-\d+", text):
-        lo, hi = (int(x) for x in text.split("-"))
-        if lo > hi:
-            raise ValueError(f"layer range {text!r} runs backwards")
-        return text
-    if re.fullmatch(r"\d+(,\d+)*", text):
-        return text
-    raise ValueError(f"layers {text!r}: write 'all', a range like '16-23' or a list like '20,21,22'")
+def form_defaults() -> dict[str, Any]:
+    """The form starts from the CPU demo configuration (rrs.tuning.DEMO_CONFIG)."""
+    values = DEMO_CONFIG.to_dict()
+    values.update(layers=layers_text(DEMO_CONFIG.lora_layers), pairs_per_category=DEMO_CONFIG.pairs_per_category or 0)
+    return {name: values[name] for name in FORM_FIELDS}
 
 
-def default_run_name() -> str:
-    return time.strftime("rrs-%Y%m%d-%H%M%S")
-
-
-def check_run_name(name: str) -> str:
-    name = name.strip()
-    if not _NAME.fullmatch(name) or name == "evals":
-        raise ValueError(f"run name {name!r}: use letters, digits, '.', '_' or '-' (at most 80, not 'evals')")
-    return name
-
-
-def new_job_folder(parent: Path, name: str) -> Path:
-    """``parent/<name>`` for a new job; ``ValueError`` for a bad name or one that is taken."""
-    folder = parent / check_run_name(name)
-    if folder.exists() and any(folder.iterdir()):
-        raise ValueError(f"{folder.name!r} already exists; choose another name")
-    return folder
-
-
-#: Form defaults: the CPU demo configuration (rrs.tuning.DEMO_CONFIG).
-FORM_DEFAULTS: dict[str, Any] = {
-    "model": "embedded",
-    "device": "auto",
-    "method": DEMO_CONFIG.method,
-    "pairs": DEMO_CONFIG.pairs,
-    "modality": DEMO_CONFIG.modality,
-    "top_percent": DEMO_CONFIG.top_percent,
-    "penalty": DEMO_CONFIG.penalty,
-    "lora_r": DEMO_CONFIG.lora_r,
-    "lora_alpha": DEMO_CONFIG.lora_alpha,
-    "lora_dropout": DEMO_CONFIG.lora_dropout,
-    "layers": layers_text(DEMO_CONFIG.lora_layers),
-    "lr": DEMO_CONFIG.lr,
-    "epochs": DEMO_CONFIG.epochs,
-    "batch_size": DEMO_CONFIG.batch_size,
-    "grad_accum": DEMO_CONFIG.grad_accum,
-    "pairs_per_category": DEMO_CONFIG.pairs_per_category or 0,
-    "probe_per_label": DEMO_CONFIG.probe_per_label,
-    "seed": DEMO_CONFIG.seed,
-}
-
-
-def train_args(values: dict[str, Any]) -> list[str]:
-    """``python -m rrs train`` arguments (without ``--out``) for the form's values; ``ValueError`` if bad."""
-    v = {**FORM_DEFAULTS, **values}
-    model = str(v["model"]).strip()
-    if not model:
+def tune_config(values: dict[str, Any]) -> TuneConfig:
+    """The run's config from the form's values (``ValueError`` if they are not one)."""
+    v = {**form_defaults(), **values}
+    fields = {k: v[k] for k in FORM_FIELDS if k != "layers"}
+    fields.update(model=str(v["model"]).strip(), pairs=str(v["pairs"]).strip() or "mirror",
+                  lora_layers=parse_layers(str(v["layers"])), pairs_per_category=int(v["pairs_per_category"]) or None)
+    if not fields["model"]:
         raise ValueError("choose a model (embedded, a checkpoint folder, or a cached model id)")
-    args = [
-        "train", "--model", model, "--device", str(v["device"]), "--method", str(v["method"]), "--pairs", str(v["pairs"]).strip() or "mirror",
-        "--modality", str(v["modality"]), "--top", f"{float(v['top_percent']):g}",
-        "--penalty", f"{float(v['penalty']):g}", "--lora-r", str(int(v["lora_r"])),
-        "--lora-alpha", str(int(v["lora_alpha"])), "--lora-dropout", f"{float(v['lora_dropout']):g}",
-        "--lora-layers", check_layers(str(v["layers"])), "--lr", f"{float(v['lr']):g}",
-        "--epochs", str(int(v["epochs"])), "--batch-size", str(int(v["batch_size"])),
-        "--grad-accum", str(int(v["grad_accum"])), "--probe-per-label", str(int(v["probe_per_label"])),
-        "--seed", str(int(v["seed"])),
-    ]
-    if int(v["pairs_per_category"]) > 0:
-        args += ["--pairs-per-category", str(int(v["pairs_per_category"]))]
-    if not 0 < float(v["top_percent"]) <= 100:
-        raise ValueError("top-m% must lie in (0, 100]")
-    return args
-
-
-def resume_args(status: dict[str, Any]) -> list[str]:
-    """Arguments that resume a run: its original ``train`` arguments plus ``--resume``.
-
-    ``python -m rrs train --resume`` reads the saved ``config.json``; the original arguments matter only
-    for a run that died before writing it.
-    """
-    command = [str(x) for x in status.get("command") or []]
-    if "train" in command:
-        args = command[command.index("train"):]
-        if "--out" in args:  # start_job appends --out itself
-            cut = args.index("--out")
-            args = args[:cut] + args[cut + 2:]
-    else:
-        args = ["train"]
-    return args if "--resume" in args else [*args, "--resume"]
+    return TuneConfig.from_dict({**DEMO_CONFIG.to_dict(), **fields}, strict=True)
 
 
 def progress_of(status: dict[str, Any]) -> tuple[float, str]:
@@ -273,8 +170,6 @@ def map_figure(emap: EpochMap, probe: Sequence[dict[str, Any]], epoch: int | Non
 def selection_details(run_dir: Any, probe: Sequence[dict[str, Any]], picked: Sequence[int]) -> dict[str, Any]:
     """What the page shows for picked points: the first one's text and audio (WAV bytes or None), and a
     table of all picked items."""
-    from pathlib import Path
-
     picked = [i for i in picked if 0 <= i < len(probe)]
     if not picked:
         return {}

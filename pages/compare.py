@@ -1,6 +1,6 @@
 """Compare page: every method (vanilla, RRS, SARSteer, SFT baselines) on one model, side by side.
 
-A comparison is a background job (``python -m rrs compare ... --out runs/compare/<name>``) that writes
+A comparison is a background job (``python -m rrs compare --config ... --out runs/compare/<name>``) that writes
 ``compare.json`` and one evaluation result per method and modality; this page only reads those folders.
 """
 
@@ -11,89 +11,45 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard import compare_view as view
-from dashboard.eval_view import MODALITY_ORDER, category_figure, table3_frame
+from dashboard import widgets
+from dashboard.eval_view import category_figure, table3_frame
 from dashboard.state import show_flash
-from dashboard.tune_view import ACTIVE_STATES, STATE_ICONS, stop_run
-from rrs import jobs
 from rrs.evaluation.report import category_rows, table_rows
+from rrs.models.base import MODALITIES
+from rrs.runs import ACTIVE_STATES, Job, list_jobs, runs_root
 
 ss = st.session_state
 
 st.title("Compare")
 st.caption("All methods on one model and the same held-out sets: ASR = harmful queries answered, ORR = benign "
            "queries refused, NSI = ΔASR − ΔORR against vanilla (paper Table 3).")
-root = jobs.runs_root()
+root = runs_root()
 
 
 # ---- new comparison (a job) ----------------------------------------------------------------------
-def _defaults() -> None:
-    key = ss.get("model_key")
-    defaults = {**view.FORM_DEFAULTS, "name": view.default_job_name()}
-    if key:
-        defaults["model"] = key[0]
-    for name, value in defaults.items():
-        ss.setdefault(f"compare_{name}", value)
+def _start() -> Job:
+    cfg = view.compare_config(widgets.form_values("compare", view.FORM_FIELDS))
+    job = widgets.start_job("compare", "compare", cfg, "compare")
+    ss["compare_pick"] = str(job.path.relative_to(root))
+    return job
 
 
-def _launch() -> None:
-    try:
-        folder = view.job_folder(root, ss["compare_name"])
-        args = view.compare_args({k: ss[f"compare_{k}"] for k in view.FORM_DEFAULTS})
-    except (ValueError, KeyError) as err:
-        ss["compare_flash"] = ("error", f"Not started: {err}")
-        return
-    jobs.start_job(args, folder)
-    ss["compare_flash"] = ("success", f"Started comparison **{folder.name}**. It runs in the background; its "
-                                      "cells appear below as they finish.")
-    ss["compare_job"] = folder.name
-    ss["compare_pick"] = str(folder.relative_to(root))
-    ss["compare_name"] = view.default_job_name()
-
-
-_defaults()
+widgets.set_form_defaults("compare", view.form_defaults(), "compare")
 with st.expander("New comparison", expanded=not view.find_comparisons(root), icon="⚖️"):
     with st.form("compare_form", border=False):
         c = st.columns(2)
-        c[0].text_input("Name", key="compare_name", help="The folder under runs/compare/.")
-        c[1].text_input("Model", key="compare_model", help="Defaults to the model loaded on the Model page.")
+        widgets.name_and_model(c, "compare", "runs/compare/")
         c = st.columns(3)
         c[0].number_input("Items per set", min_value=1, max_value=100_000, step=10, key="compare_limit")
         c[1].number_input("Samples per query", min_value=1, max_value=50, step=1, key="compare_samples")
-        c[2].multiselect("Modalities", MODALITY_ORDER, key="compare_modalities")
-        st.form_submit_button("Start comparison", type="primary", on_click=_launch, key="compare_submit")
+        c[2].multiselect("Modalities", MODALITIES, key="compare_modalities")
+        st.form_submit_button("Start comparison", type="primary", on_click=widgets.launch, key="compare_submit",
+                              args=("compare", _start, "comparison"))
 
 show_flash("compare_flash")
 
 
-def _jobs() -> None:
-    folders = view.compare_jobs(root)
-    if not folders:
-        return
-    states = {f.name: view.job_status(f) for f in folders}
-    if ss.get("compare_jobs_active") and not any(s["state"] in ACTIVE_STATES for s in states.values()):
-        ss["compare_jobs_active"] = False
-        st.rerun()  # a job ended: refresh the results below
-    st.subheader("Comparison jobs")
-    names = list(states)
-    if ss.get("compare_job") not in names:
-        ss["compare_job"] = names[0]
-    name = st.selectbox("Job", names, key="compare_job",
-                        format_func=lambda n: f"{STATE_ICONS.get(states[n]['state'], '❔')} {n} · {states[n]['state']}")
-    folder, status = root / view.COMPARE_DIR / name, states[name]
-    left, right = st.columns([5, 1], vertical_alignment="bottom")
-    left.markdown(f"**{status['state']}** · {status.get('message', '')}")
-    if status["state"] in ACTIVE_STATES and right.button("Stop", key="compare_stop", icon="⏹️"):
-        stop_run(folder)
-        st.rerun()
-    if status["state"] in ("failed", "died"):
-        st.error(f"The comparison did not finish: {status.get('message', '')}. See **Show log**.")
-    with st.expander("Show log", icon="📜"):
-        st.code(jobs.read_log(folder) or "(no output yet)", language=None)
-
-
-any_active = any(view.job_status(f)["state"] in ACTIVE_STATES for f in view.compare_jobs(root))
-ss["compare_jobs_active"] = any_active
-st.fragment(_jobs, run_every=3.0 if any_active else None)()
+widgets.job_list("compare", list_jobs("compare"), "compare", title="Comparison jobs")
 
 
 # ---- results -------------------------------------------------------------------------------------
@@ -136,7 +92,7 @@ def _results(folder: Path) -> None:
     st.plotly_chart(view.scatter_figure(grouped, baseline), key="compare_scatter")
     st.markdown("**Benign over-refusal by category**")
     rows = [r for r in category_rows(grouped) if r.get("orr") is not None]
-    modalities = [m for m in MODALITY_ORDER if any(r["modality"] == m for r in rows)]
+    modalities = [m for m in MODALITIES if any(r["modality"] == m for r in rows)]
     if not modalities:
         st.caption("The finished cells have no per-category benign numbers.")
         return
@@ -145,5 +101,5 @@ def _results(folder: Path) -> None:
 
 
 folder = found[choice]
-running = (folder / "job.json").is_file() and view.job_status(folder)["state"] in ACTIVE_STATES
+running = (folder / "job.json").is_file() and Job(folder, "compare").state()["state"] in ACTIVE_STATES
 st.fragment(_results, run_every=5.0 if running else None)(folder)

@@ -1,7 +1,7 @@
 """Evaluate page: ASR / ORR evaluation jobs and the paper's Table 3 (with NSI) from their results.
 
-An evaluation is a background job (``rrs.eval_jobs``) writing ``runs/evals/<name>/results.json``; this page
-only reads those folders.
+An evaluation is a background job (``python -m rrs eval --config ... --out runs/evals/<name>``) writing
+``results.json`` there; this page only reads those folders.
 """
 
 from __future__ import annotations
@@ -9,10 +9,12 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import eval_view as view
+from dashboard import widgets
 from dashboard.state import show_flash
-from dashboard.tune_view import ACTIVE_STATES, RESUMABLE_STATES, STATE_ICONS, current_status, stop_run
-from rrs import eval_jobs, jobs
 from rrs.evaluation.report import category_rows, table_rows
+from rrs.models.base import MODALITIES
+from rrs.runs import Job, list_jobs, list_runs, new_folder, runs_root
+from rrs.runs.results import evals_root, group_results, list_results
 
 ss = st.session_state
 NO_ADAPTER, FILE = view.NO_ADAPTER, view.FILE_OPTION
@@ -21,50 +23,29 @@ st.title("Evaluate")
 st.caption("ASR = harmful queries answered; ORR = benign queries refused (both over n sampled answers per "
            "query, AIAH protocol). NSI = ΔASR − ΔORR against the vanilla row (paper Table 3).")
 
-root = jobs.runs_root()
-evals = eval_jobs.evals_root()
+root = runs_root()
+evals = evals_root()
 
 
 # ---- new evaluation ------------------------------------------------------------------------------
-def _defaults() -> None:
-    model_key = ss.get("model_key")
-    defaults = {"model": model_key[0] if model_key else "embedded", "adapter": NO_ADAPTER, "method": "",
-                "harmful": view.HARMFUL_SETS[0], "benign": view.BENIGN_SETS[0], "harmful_file": "",
-                "benign_file": "", "modality": "audio-text", "samples": 5, "limit": 20, "max_new_tokens": 48,
-                "judge": "keyword", "device": "auto", "seed": 0, "name": ""}
-    for key, value in defaults.items():
-        ss.setdefault(f"eval_{key}", value)
-
-
-def _launch() -> None:
-    """Form callback: validate, start the job."""
-    values = {k: ss.get(f"eval_{k}") for k in ("model", "method", "modality", "samples", "limit", "max_new_tokens",
-                                               "judge", "device", "seed")}
-    adapter = ss.get("eval_adapter")
-    values["adapter"] = str(jobs.runs_root() / adapter) if adapter and adapter != NO_ADAPTER else ""
+def _start() -> Job:
+    """Form callback: build (and so validate) the config, start the job."""
+    values = widgets.form_values("eval", view.FORM_FIELDS)
+    values["adapter"] = str(root / values["adapter"]) if values["adapter"] != NO_ADAPTER else ""
     for label in ("harmful", "benign"):
-        chosen = ss.get(f"eval_{label}")
-        values[label] = (ss.get(f"eval_{label}_file") or "").strip() if chosen == FILE else chosen
-    try:
-        args, method = view.eval_args(values)
-        name = view.check_job_name(ss.get("eval_name") or view.job_name(method, values["modality"]))
-        folder = eval_jobs.evals_root() / name
-        if folder.exists() and any(folder.iterdir()):
-            raise ValueError(f"an evaluation named {name!r} already exists; choose another name")
-    except ValueError as err:
-        ss["eval_flash"] = ("error", f"Not started: {err}")
-        return
-    eval_jobs.start_eval(args, folder)
-    ss["eval_flash"] = ("success", f"Started evaluation **{name}** ({method}). It runs in the background.")
-    ss["eval_job"] = name
+        if values[label] == FILE:
+            values[label] = (ss.get(f"eval_{label}_file") or "").strip()
+    cfg = view.eval_config(values)
+    folder = new_folder("eval", ss.get("eval_name") or view.job_name(cfg.method_name(), cfg.modality))
     ss["eval_name"] = ""
+    return Job.start("eval", cfg, folder)
 
 
-_defaults()
-runs = [p.name for p in jobs.list_runs(root)]
+widgets.set_form_defaults("eval", view.form_defaults())
+runs = [p.name for p in list_runs(root)]
 if ss.get("eval_adapter") not in [NO_ADAPTER, *runs]:
     ss["eval_adapter"] = NO_ADAPTER
-results = eval_jobs.list_results(evals)
+results = list_results(evals)
 with st.expander("New evaluation", expanded=not results, icon="🧪"):
     with st.form("eval_form", border=False):
         c = st.columns(3)
@@ -79,55 +60,23 @@ with st.expander("New evaluation", expanded=not results, icon="🧪"):
         c[2].selectbox("Benign set", [*view.BENIGN_SETS, FILE], key="eval_benign")
         c[3].text_input("Benign file", key="eval_benign_file", placeholder="used with 'a CSV/JSONL file…'")
         c = st.columns(4)
-        c[0].selectbox("Modality", view.MODALITY_ORDER, key="eval_modality")
+        c[0].selectbox("Modality", MODALITIES, key="eval_modality")
         c[1].number_input("Samples per query", min_value=1, max_value=50, step=1, key="eval_samples")
         c[2].number_input("Items per set (0 = all)", min_value=0, max_value=100_000, step=10, key="eval_limit")
         c[3].selectbox("Judge", view.JUDGES, key="eval_judge")
         c = st.columns(4)
         c[0].number_input("Max new tokens", min_value=1, max_value=1024, step=8, key="eval_max_new_tokens")
-        c[1].selectbox("Device", ["auto", "cpu", "cuda"], key="eval_device")
+        widgets.device_select(c[1], "eval_device")
         c[2].number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="eval_seed")
         c[3].text_input("Job name", key="eval_name", placeholder="automatic")
-        st.form_submit_button("Start evaluation", type="primary", on_click=_launch, key="eval_submit")
+        st.form_submit_button("Start evaluation", type="primary", on_click=widgets.launch, key="eval_submit",
+                              args=("eval", _start, "evaluation"))
 
 show_flash("eval_flash")
 
 
 # ---- jobs ----------------------------------------------------------------------------------------
-def _jobs() -> None:
-    folders = eval_jobs.list_eval_jobs(evals)
-    if not folders:
-        return
-    states = {f.name: current_status(f) for f in folders}
-    if ss.get("eval_jobs_active") and not any(s["state"] in ACTIVE_STATES for s in states.values()):
-        ss["eval_jobs_active"] = False
-        st.rerun()  # a job finished: refresh the results below
-    st.subheader("Evaluation jobs")
-    names = list(states)
-    if ss.get("eval_job") not in names:
-        ss["eval_job"] = names[0]
-    name = st.selectbox("Job", names, key="eval_job",
-                        format_func=lambda n: f"{STATE_ICONS.get(states[n]['state'], '❔')} {n} · {states[n]['state']}")
-    folder, status = evals / name, states[name]
-    state = status["state"]
-    left, right = st.columns([5, 1], vertical_alignment="bottom")
-    left.markdown(f"**{state}** · {status.get('message', '')}")
-    if state in ACTIVE_STATES and right.button("Stop", key="eval_stop", icon="⏹️"):
-        stop_run(folder)
-        st.rerun()
-    if state in RESUMABLE_STATES and right.button("Resume", key="eval_resume", icon="▶️",
-                                                  help="Re-run; items already recorded are not generated again"):
-        eval_jobs.start_eval(status.get("args") or [], folder)
-        st.rerun()
-    if state in ("failed", "died"):
-        st.error(f"The evaluation did not finish: {status.get('message', '')}. See **Show log**.")
-    with st.expander("Show log", icon="📜"):
-        st.code(jobs.read_log(folder) or "(no output yet)", language=None)
-
-
-any_active = any(current_status(f)["state"] in ACTIVE_STATES for f in eval_jobs.list_eval_jobs(evals))
-ss["eval_jobs_active"] = any_active
-st.fragment(_jobs, run_every=3.0 if any_active else None)()
+widgets.job_list("eval", list_jobs("eval"), "eval", title="Evaluation jobs")
 
 
 # ---- results -------------------------------------------------------------------------------------
@@ -146,7 +95,7 @@ st.dataframe(view.entries_frame([labels[p] for p in picked]), hide_index=True)
 if not picked:
     st.caption("Choose at least one result.")
     st.stop()
-grouped, skipped = eval_jobs.group_results([labels[p] for p in picked])
+grouped, skipped = group_results([labels[p] for p in picked])
 if skipped:
     st.warning("Several results share a method and modality; the newest is used for: "
                + ", ".join(e.label() for e in skipped))
@@ -172,7 +121,7 @@ c[3].download_button("Table 3 · Markdown", files["markdown"], file_name="table3
 
 st.subheader("Per category")
 cat_rows = category_rows(grouped)
-modalities = [m for m in view.MODALITY_ORDER if any(r["modality"] == m for r in cat_rows)]
+modalities = [m for m in MODALITIES if any(r["modality"] == m for r in cat_rows)]
 if not modalities:
     st.caption("The selected results have no per-category numbers.")
     st.stop()

@@ -7,6 +7,8 @@ import os
 import streamlit as st
 
 from dashboard.state import current_model, load_shared_model
+from dashboard.widgets import DEVICES
+from rrs.models.loader import list_cached_models
 
 st.title("Model")
 st.caption("Load an audio language model. It stays loaded for every page until you load another.")
@@ -22,13 +24,11 @@ with st.sidebar:
     if source == "local folder":
         spec = st.text_input("Checkpoint folder", placeholder="/models/Qwen2-Audio-7B-Instruct")
     elif source == "local HF cache":
-        from rrs.models.loader import list_cached_models
-
         cached = list_cached_models()
         spec = st.selectbox("Cached model", cached) if cached else ""
         if not cached:
             st.info("No supported audio LLM found in the local Hugging Face cache.")
-    device = st.selectbox("Device", ["auto", "cpu", "cuda"], key="model_device")
+    device = st.selectbox("Device", DEVICES, key="model_device")
     dtype = st.selectbox("Dtype", ["auto", "float32", "bfloat16", "float16"], key="model_dtype")
     load = st.button("Load model", type="primary", disabled=not spec, key="load_model")
 

@@ -1,6 +1,6 @@
 """Steer page: SARSteer vectors on the loaded model, their effect on one Mirror validation pair.
 
-Vectors are computed by a background job (``python -m rrs steer ... --out runs/steer/<name>``); the page
+Vectors are computed by a background job (``python -m rrs steer --config ... --out runs/steer/<name>``); the page
 reads saved vector folders and applies them in-process with ``rrs.steering.steer``.
 """
 
@@ -11,11 +11,12 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard import steer_view as view
-from dashboard.state import current_model, show_flash
+from dashboard import widgets
+from dashboard.state import show_flash
 from dashboard.style import LABEL_COLORS
-from dashboard.tune_view import ACTIVE_STATES, STATE_ICONS, stop_run
-from rrs import analysis, jobs
-from rrs.models.base import MODALITIES, SAMPLE_RATE, Query
+from rrs.models.base import MODALITIES, Query
+from rrs.runs import Job, list_jobs, runs_root
+from rrs.steering import SteeringVectors
 
 ss = st.session_state
 SEED = 0  # voice seed of the clips
@@ -25,44 +26,22 @@ st.caption("SARSteer (arXiv 2510.17633), no training: while generating, α·v_l 
            "output at the last position. v_l is the refusal direction d_l with its part in the benign "
            "(safe) subspace removed; plain steering adds d_l itself.")
 
-model = current_model()
-if model is None:
-    st.info("No model is loaded. Load one on the **Model** page first: steering vectors are computed from, and "
-            "added to, its hidden states.")
-    st.stop()
-root = jobs.runs_root()
+model = widgets.require_model(": steering vectors are computed from, and added to, its hidden states.")
+root = runs_root()
 
 
 # ---- compute vectors (a job) ---------------------------------------------------------------------
-def _defaults() -> None:
-    key = ss.get("model_key")
-    defaults = {**view.FORM_DEFAULTS, "name": view.default_job_name()}
-    if key:
-        defaults.update(model=key[0], device=key[1] if key[1] in ("auto", "cpu", "cuda") else "auto")
-    for name, value in defaults.items():
-        ss.setdefault(f"steer_{name}", value)
+def _start() -> Job:
+    cfg = view.steer_config(widgets.form_values("steer", view.FORM_FIELDS))
+    return widgets.start_job("steer", "steer", cfg, "sarsteer")
 
 
-def _launch() -> None:
-    try:
-        folder = view.job_folder(root, ss["steer_name"])
-        args = view.steer_args({k: ss[f"steer_{k}"] for k in view.FORM_DEFAULTS})
-    except (ValueError, KeyError) as err:
-        ss["steer_flash"] = ("error", f"Not started: {err}")
-        return
-    jobs.start_job(args, folder)
-    ss["steer_flash"] = ("success", f"Started computing vectors **{folder.name}** in the background.")
-    ss["steer_job"] = folder.name
-    ss["steer_name"] = view.default_job_name()
-
-
-_defaults()
+widgets.set_form_defaults("steer", view.form_defaults(), "sarsteer")
 with st.expander("Compute SARSteer vectors", expanded=not view.find_vectors(root), icon="🧭"):
     with st.form("steer_form", border=False):
         c = st.columns(3)
-        c[0].text_input("Name", key="steer_name", help="The folder under runs/steer/.")
-        c[1].text_input("Model", key="steer_model", help="Defaults to the model loaded on the Model page.")
-        c[2].selectbox("Device", ["auto", "cpu", "cuda"], key="steer_device")
+        widgets.name_and_model(c, "steer", "runs/steer/")
+        widgets.device_select(c[2], "steer_device")
         c = st.columns(4)
         c[0].text_input("Pairs", key="steer_pairs", help="'mirror' (train split), 'figstep' or a pairs file")
         c[1].number_input("Training pairs", min_value=2, max_value=10_000, step=10, key="steer_n_pairs")
@@ -76,46 +55,18 @@ with st.expander("Compute SARSteer vectors", expanded=not view.find_vectors(root
                        help="Appended to the instruction for the 'refused' activations: 'default' is "
                             "\"I cannot assist with that.\"; the others are the reference's longer variants.")
         c[4].number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="steer_seed")
-        st.form_submit_button("Compute vectors", type="primary", on_click=_launch, key="steer_submit")
+        st.form_submit_button("Compute vectors", type="primary", on_click=widgets.launch, key="steer_submit",
+                              args=("steer", _start, "computing vectors"))
 
 show_flash("steer_flash")
 
 
-def _jobs() -> None:
-    folders = view.steer_jobs(root)
-    if not folders:
-        return
-    states = {f.name: view.job_status(f) for f in folders}
-    if ss.get("steer_jobs_active") and not any(s["state"] in ACTIVE_STATES for s in states.values()):
-        ss["steer_jobs_active"] = False
-        st.rerun()  # a job ended: refresh the vector list
-    names = list(states)
-    if ss.get("steer_job") not in names:
-        ss["steer_job"] = names[0]
-    name = st.selectbox("Vector job", names, key="steer_job",
-                        format_func=lambda n: f"{STATE_ICONS.get(states[n]['state'], '❔')} {n} · {states[n]['state']}")
-    status = states[name]
-    left, right = st.columns([5, 1], vertical_alignment="bottom")
-    left.markdown(f"**{status['state']}** · {status.get('message', '')}")
-    if status["state"] in ACTIVE_STATES and right.button("Stop", key="steer_stop", icon="⏹️"):
-        stop_run(root / view.STEER_DIR / name)
-        st.rerun()
-    if status["state"] == "failed":
-        st.error("Computing the vectors failed. See **Show log**.")
-    with st.expander("Show log", icon="📜"):
-        st.code(jobs.read_log(root / view.STEER_DIR / name) or "(no output yet)", language=None)
-
-
-any_active = any(view.job_status(f)["state"] in ACTIVE_STATES for f in view.steer_jobs(root))
-ss["steer_jobs_active"] = any_active
-st.fragment(_jobs, run_every=3.0 if any_active else None)()
+widgets.job_list("steer", list_jobs("steer"), "steer")
 
 
 # ---- the vectors ---------------------------------------------------------------------------------
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _load(path: str, mtime: float):
-    from rrs.steering import SteeringVectors
-
     return SteeringVectors.load(path)
 
 
@@ -150,17 +101,9 @@ pair = pairs[index]
 queries = {}
 for column, item in zip(st.columns(2), (pair.harmful, pair.benign), strict=True):
     with column:
-        st.markdown(f"<span style='color:{LABEL_COLORS[item.label]};font-weight:600'>{item.label.title()}</span>",
-                    unsafe_allow_html=True)
-        st.write(item.prompt)
-        try:
-            with st.spinner("Synthesising speech…"):
-                wave, how = analysis.item_audio(item, SEED)
-        except Exception as err:  # noqa: BLE001 - shown to the user with its message
-            st.error(f"No audio for this question: {err}")
+        wave = widgets.clip(item, SEED)
+        if wave is None:
             st.stop()
-        st.audio(wave, sample_rate=SAMPLE_RATE)
-        st.caption(f"{len(wave) / SAMPLE_RATE:.1f} s · {how}")
         queries[item.label] = Query(item.prompt, wave)
 
 

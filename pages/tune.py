@@ -1,7 +1,7 @@
 """Tune page: launch RRS tuning runs as background jobs, watch them, and map the probe set across epochs.
 
-A run is a job (``python -m rrs train ... --out runs/<name>``) that keeps going when the browser closes;
-this page only reads run directories (``rrs.jobs``, ``rrs.projection``).
+A run is a job (``python -m rrs train --config runs/<name>/config.json --out runs/<name>``) that keeps going
+when the browser closes; this page only reads run directories (``rrs.runs``, ``rrs.projection``).
 """
 
 from __future__ import annotations
@@ -11,8 +11,13 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard import tune_view as view
+from dashboard import widgets
 from dashboard.state import show_flash
-from rrs import jobs, projection
+from rrs import projection
+from rrs.models.base import MODALITIES
+from rrs.runs import ACTIVE_STATES, Job, list_runs, runs_root
+from rrs.runs import maps as background
+from rrs.runs.summary import compare_runs, run_summary
 from rrs.tuning import METHODS
 
 ss = st.session_state
@@ -24,36 +29,15 @@ st.caption("RRS tuning (paper §4.2): LoRA on the LLM moves harmful representati
 
 
 # ---- new run -------------------------------------------------------------------------------------
-def _form_defaults() -> None:
-    model_key = ss.get("model_key")
-    defaults = {**view.FORM_DEFAULTS, "name": view.default_run_name()}
-    if model_key:
-        defaults.update(model=model_key[0], device=model_key[1] if model_key[1] in ("auto", "cpu", "cuda") else "auto")
-    for key, value in defaults.items():
-        ss.setdefault(f"tune_{key}", value)
+def _start() -> Job:
+    job = widgets.start_job("tune", "train", view.tune_config(widgets.form_values("tune", view.FORM_FIELDS)), "rrs")
+    ss["tune_run"] = job.name
+    return job
 
 
-def _launch() -> None:
-    """Form callback: validate, start the job, select the new run."""
-    root = jobs.runs_root()
-    try:
-        name = view.check_run_name(ss["tune_name"])
-        run_dir = root / name
-        if run_dir.exists() and any(run_dir.iterdir()):
-            raise ValueError(f"a run named {name!r} already exists; choose another name")
-        args = view.train_args({key: ss[f"tune_{key}"] for key in view.FORM_DEFAULTS})
-    except (ValueError, KeyError) as err:
-        ss["tune_flash"] = ("error", f"Not started: {err}")
-        return
-    jobs.start_job(args, run_dir)
-    ss["tune_flash"] = ("success", f"Started run **{name}**. It runs in the background; progress appears below.")
-    ss["tune_run"] = name
-    ss["tune_name"] = view.default_run_name()
-
-
-root = jobs.runs_root()
-runs = jobs.list_runs(root)
-_form_defaults()
+root = runs_root()
+runs = list_runs(root)
+widgets.set_form_defaults("tune", view.form_defaults(), "rrs")
 with st.expander("New run", expanded=not runs, icon="🛠️"):
     with st.form("tune_form", border=False):
         c = st.columns(4)
@@ -64,14 +48,14 @@ with st.expander("New run", expanded=not runs, icon="🛠️"):
         c[2].selectbox("Method", METHODS, key="tune_method",
                        help="RRS, or one of the paper's SFT baselines (same LoRA, penalty and run directory). "
                             "Top-m% only matters for RRS.")
-        c[3].selectbox("Device", ["auto", "cpu", "cuda"], key="tune_device")
+        widgets.device_select(c[3], "tune_device")
         c = st.columns(4)
         c[0].text_input("Pairs", key="tune_pairs", help="'mirror' or a CSV/JSONL file (harmful, benign, category)")
         c[1].number_input("Pairs per category", min_value=0, max_value=10_000, step=1, key="tune_pairs_per_category",
                           help="Training pairs per category (0 = all).")
         c[2].number_input("Probe items per label", min_value=1, max_value=1000, step=1, key="tune_probe_per_label",
                           help="Held-out items whose representations are mapped and scored every epoch.")
-        c[3].selectbox("Modality", view.MODALITIES, key="tune_modality")
+        c[3].selectbox("Modality", MODALITIES, key="tune_modality")
         c = st.columns(4)
         c[0].number_input("Top-m % of features", min_value=0.5, max_value=100.0, step=0.5, key="tune_top_percent")
         c[1].number_input("λ penalty", min_value=0.0, max_value=1e6, step=0.1, format="%.3g", key="tune_penalty",
@@ -87,10 +71,11 @@ with st.expander("New run", expanded=not runs, icon="🛠️"):
         c[0].number_input("Epochs", min_value=1, max_value=1000, step=1, key="tune_epochs")
         c[1].number_input("Batch size", min_value=1, max_value=1024, step=1, key="tune_batch_size")
         c[2].number_input("Grad accumulation", min_value=1, max_value=1024, step=1, key="tune_grad_accum")
-        st.form_submit_button("Start run", type="primary", on_click=_launch, key="tune_submit")
+        st.form_submit_button("Start run", type="primary", on_click=widgets.launch, key="tune_submit",
+                              args=("tune", _start, "run"))
 
 show_flash("tune_flash")
-runs = jobs.list_runs(root)
+runs = list_runs(root)
 if not runs:
     st.info("No runs yet. Fill in the form above and press **Start run**; the defaults are the CPU demo "
             f"configuration. Runs are kept in `{root}`.")
@@ -98,13 +83,13 @@ if not runs:
 
 
 # ---- the selected run ----------------------------------------------------------------------------
-states = {p.name: view.current_status(p) for p in runs}
+states = {p.name: Job(p).state() for p in runs}
 names = [p.name for p in runs]
 if ss.get("tune_run") not in names:
     ss["tune_run"] = names[0]
 choice = st.selectbox(
     "Run", names, key="tune_run",
-    format_func=lambda n: f"{view.STATE_ICONS.get(states[n]['state'], '❔')} {n} · {states[n]['state']}")
+    format_func=lambda n: widgets.state_label(n, states[n]))
 run_dir = root / choice
 status = states[choice]
 n_snapshots = len(projection.snapshot_files(run_dir))
@@ -112,34 +97,21 @@ n_snapshots = len(projection.snapshot_files(run_dir))
 
 def _status_and_curves(run_dir: Path, seen_state: str, seen_snapshots: int) -> None:
     """Status, controls and curves; re-run every few seconds while the job is active."""
-    status = view.current_status(run_dir)
+    job = Job(run_dir)
+    status = job.state()
     state = status["state"]
     snapshots = len(projection.snapshot_files(run_dir))
-    moved_on = state != seen_state and not (state in view.ACTIVE_STATES and seen_state in view.ACTIVE_STATES)
+    moved_on = state != seen_state and not (state in ACTIVE_STATES and seen_state in ACTIVE_STATES)
     if moved_on or snapshots != seen_snapshots:
         st.rerun()  # a new epoch or a finished job: refresh the whole page (map, run list, timers)
     fraction, text = view.progress_of(status)
-    left, right = st.columns([5, 1], vertical_alignment="bottom")
-    left.progress(fraction, text=text)
-    if state in view.ACTIVE_STATES:
-        if right.button("Stop", key="tune_stop", icon="⏹️", help="SIGINT: the job records 'stopped'; resume later"):
-            view.stop_run(run_dir)
-            st.rerun()
-    elif state in view.RESUMABLE_STATES:
-        if right.button("Resume", key="tune_resume", icon="▶️", help="Continue from the last complete epoch"):
-            jobs.start_job(view.resume_args(status), run_dir)
-            st.rerun()
-    if state == "failed":
-        st.error(f"The run failed: {status.get('message', 'no message')}. The log is below (**Show log**).")
-    elif state == "died":
-        st.error(f"{status.get('message', 'The job ended without finishing.')}")
-    elif state == "stopped":
+    st.progress(fraction, text=text)
+    if state == "stopped":
         st.warning(f"Stopped: {status.get('message', '')}")
     elif state == "done":
         st.success("Finished. Evaluate it on the **Evaluate** page (choose this run as the adapter).")
-    with st.expander("Show log", icon="📜"):
-        st.code(jobs.read_log(run_dir) or "(no output yet)", language=None)
-    summary = projection.run_summary(run_dir)
+    widgets.job_controls(job, status, "tune")
+    summary = run_summary(run_dir)
     left, right = st.columns(2)
     if len(summary.steps):
         left.plotly_chart(view.loss_figure(summary.steps), key="tune_loss")
@@ -151,10 +123,10 @@ def _status_and_curves(run_dir: Path, seen_state: str, seen_snapshots: int) -> N
         right.caption("Refusal rates appear once the probe set is scored (epoch 0, before training).")
 
 
-active = status["state"] in view.ACTIVE_STATES
+active = status["state"] in ACTIVE_STATES
 st.fragment(_status_and_curves, run_every=2.0 if active else None)(run_dir, status["state"], n_snapshots)
 
-summary = projection.run_summary(run_dir)
+summary = run_summary(run_dir)
 with st.expander("Configuration", icon="⚙️"):
     st.json(summary.config or {"note": "the job has not written its configuration yet"}, expanded=True)
 
@@ -194,19 +166,19 @@ def _epoch_map(run_dir: Path, method: str) -> projection.EpochMap | None:
     label = projection.METHOD_LABELS[method]
     attempt = (run_dir.name, method, n_snapshots)
     tried = ss.setdefault("tune_projection_started", set())
-    if projection.projection_pending(run_dir, method):
+    if background.projection_pending(run_dir, method):
         pass
     elif attempt not in tried:
-        projection.start_projection(run_dir, method)
+        background.start_projection(run_dir, method)
         tried.add(attempt)
     else:
-        log = projection.projection_log(run_dir, method)
+        log = background.projection_log(run_dir, method)
         st.error(f"Computing the {label} map failed.")
         st.code(log.read_text(errors="replace")[-3000:] if log.is_file() else "(no log)", language=None)
         return emap
 
     def wait() -> None:
-        if not projection.projection_pending(run_dir, method):
+        if not background.projection_pending(run_dir, method):
             st.rerun()
         st.info(f"Computing the {label} map in the background (a minute or two for a full run)…"
                 + (" Showing the previous map meanwhile." if emap is not None else ""))
@@ -240,7 +212,7 @@ if not others:
 else:
     other = st.selectbox("Compare with", others, index=None, placeholder="Choose a run", key="tune_compare")
     if other:
-        cmp = projection.compare_runs(run_dir, root / other)
+        cmp = compare_runs(run_dir, root / other)
         left, right = st.columns(2)
         for col, side in ((left, cmp.a), (right, cmp.b)):
             if len(side.epochs):

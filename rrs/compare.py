@@ -21,23 +21,30 @@ import contextlib
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rrs.store import atomic_write, atomic_write_json
+from rrs import data
+from rrs.config import ConfigMixin
+from rrs.evaluation.judges import get_judge
+from rrs.evaluation.metrics import EvalConfig, EvalItem, EvalResult, evaluate
+from rrs.evaluation.report import write_report
+from rrs.models.base import MODALITIES
+from rrs.models.loader import load_model
+from rrs.steering import SteeringConfig, SteeringVectors, compute_vectors, pick_default, steer, sweep
+from rrs.store import RunFolder, atomic_write, atomic_write_json
+from rrs.tuning import DEMO_CONFIG, RRSTrainer, TuneConfig, apply_adapter
 
 TRAINED = ("sft-full", "sft-shallow-mirror", "sft-shallow-parallel", "sft-deep", "rrs")
 #: Table rows in the paper's order, then the steering methods. ``steer`` is SARSteer without the ablation
 #: (the raw refusal vector d at the same α), for the ablation the SARSteer paper claims.
 ALL_METHODS = ("vanilla", *TRAINED, "sarsteer", "steer", "rrs+sarsteer")
-MODALITIES = ("audio-text", "text-only", "audio-only")
 
 
 @dataclass(frozen=True)
-class CompareConfig:
+class CompareConfig(ConfigMixin):
     """Everything a comparison depends on; saved in ``compare.json``. Changing it needs a new folder."""
-
     model: str = "embedded"
     methods: tuple[str, ...] = ALL_METHODS
     modalities: tuple[str, ...] = MODALITIES
@@ -81,16 +88,6 @@ class CompareConfig:
             if method not in TRAINED:
                 raise ValueError(f"--run names a trained method ({', '.join(TRAINED)}), not {method!r}")
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> CompareConfig:
-        data = dict(data)
-        for key in ("methods", "modalities", "sweep_alphas"):
-            data[key] = tuple(data[key])
-        return cls(**data)
-
 
 def cell_name(method: str, modality: str) -> str:
     return f"{method.replace('+', '_plus_')}__{modality}"
@@ -98,7 +95,6 @@ def cell_name(method: str, modality: str) -> str:
 
 class Comparison:
     """Runs (or resumes) one comparison into ``out``."""
-
     def __init__(self, cfg: CompareConfig, out: str | Path, log: Callable[[str], None] = print,
                  progress: bool = True) -> None:
         self.cfg = cfg
@@ -111,12 +107,12 @@ class Comparison:
     def _meta(self) -> dict[str, Any]:
         if self.meta_path.is_file():
             meta = json.loads(self.meta_path.read_text())
-            saved = CompareConfig.from_json(meta["settings"])
+            saved = CompareConfig.from_dict(meta["settings"])
             if saved != self.cfg:
                 raise ValueError(f"{self.out} holds a comparison with other settings; use a new --out folder "
                                  "or repeat the original command")
             return meta
-        return {"model": self.cfg.model, "settings": self.cfg.to_json(), "methods": list(self.cfg.methods),
+        return {"model": self.cfg.model, "settings": self.cfg.to_dict(), "methods": list(self.cfg.methods),
                 "modalities": list(self.cfg.modalities), "cells": {}, "wall_s": {}, "steering": None}
 
     def _save(self, meta: dict[str, Any]) -> None:
@@ -128,9 +124,7 @@ class Comparison:
         return Path(self.cfg.runs.get(method) or self.out / "runs" / method)
 
     def train(self, method: str, meta: dict[str, Any]) -> None:
-        from rrs.tuning import DEMO_CONFIG, RRSTrainer, RunDir, TuneConfig
-
-        run = RunDir(self.run_dir(method))
+        run = RunFolder(self.run_dir(method))
         if run.read_status().get("state") == "done":
             wall = meta["wall_s"].setdefault(method, {})
             if wall.get("train") is None:  # a reused run: its epochs' own durations
@@ -139,8 +133,8 @@ class Comparison:
             return
         if method in self.cfg.runs:
             raise ValueError(f"--run {method}={run.path} is not a finished run (status.json state != done)")
-        base = DEMO_CONFIG.to_json() if self.cfg.demo else TuneConfig().to_json()
-        cfg = TuneConfig.from_json({**base, **self.cfg.train_overrides, "method": method, "model": self.cfg.model,
+        base = DEMO_CONFIG.to_dict() if self.cfg.demo else TuneConfig().to_dict()
+        cfg = TuneConfig.from_dict({**base, **self.cfg.train_overrides, "method": method, "model": self.cfg.model,
                                     "pairs": self.cfg.pairs, "seed": self.cfg.seed, "device": self.cfg.device,
                                     "dtype": self.cfg.dtype})
         self.log(f"training {method} into {run.path}")
@@ -153,9 +147,6 @@ class Comparison:
         """Vectors (from the vanilla model) and the α to use, chosen once and stored in ``compare.json``."""
         if meta.get("steering"):
             return meta["steering"]
-        from rrs import data
-        from rrs.evaluation.judges import get_judge
-        from rrs.steering import SteeringConfig, SteeringVectors, compute_vectors, pick_default, sweep
 
         folder = self.out / "steer"
         model = self._load()
@@ -192,41 +183,29 @@ class Comparison:
         return meta["steering"]
 
     def _load(self) -> Any:
-        from rrs.models.loader import load_model
-
         return load_model(self.cfg.model, self.cfg.device, self.cfg.dtype, progress=self.progress)
 
     def _eval_config(self, modality: str, samples: int | None = None) -> Any:
-        from rrs.evaluation.metrics import EvalConfig
-
         return EvalConfig(modality=modality, samples=samples or self.cfg.samples, batch_size=self.cfg.batch_size,
                           max_new_tokens=self.cfg.max_new_tokens, seed=self.cfg.seed, judge=self.cfg.judge)
 
     def _items(self, spec: str, label: str, modality: str, limit: int | None, skip: int = 0) -> list[Any]:
-        from rrs import data
-
         return self._wrap(data.eval_items(spec, label, limit, self.cfg.seed, skip=skip), modality)
 
     def _wrap(self, items: Sequence[Any], modality: str) -> list[Any]:
-        from rrs import data
-        from rrs.evaluation.metrics import EvalItem
-
         queries = data.to_queries(items, self.cfg.seed, with_audio=modality != "text-only", progress=False)
         return [EvalItem(q, it.category) for q, it in zip(queries, items, strict=True)]
 
     @contextlib.contextmanager
     def method_model(self, method: str, meta: dict[str, Any]) -> Iterator[Any]:
         """A fresh model set up as ``method``: adapter merged and/or steering hooks installed."""
-        from rrs.tuning import RunDir, apply_adapter
-
         model = self._load()
         trained = method.split("+")[0]
         if trained in TRAINED:
-            run = RunDir(self.run_dir(trained))
+            run = RunFolder(self.run_dir(trained))
             apply_adapter(model, run.checkpoint(run.completed_epochs()[-1]))
         with contextlib.ExitStack() as stack:
             if method.endswith("sarsteer") or method == "steer":
-                from rrs.steering import SteeringVectors, steer
 
                 info = meta["steering"]
                 vectors = SteeringVectors.load(self.out / info["folder"])
@@ -234,9 +213,6 @@ class Comparison:
             yield model
 
     def cell(self, method: str, modality: str, meta: dict[str, Any]) -> None:
-        from rrs.evaluation.judges import get_judge
-        from rrs.evaluation.metrics import evaluate
-
         name = cell_name(method, modality)
         path = self.out / "cells" / f"{name}.json"
         if path.is_file():
@@ -277,11 +253,9 @@ class Comparison:
 
     def execution_order(self) -> list[str]:
         """Methods that need no new training first, so a comparison cut short still has them all."""
-        from rrs.tuning import RunDir
-
         def needs_training(method: str) -> bool:
             trained = method.split("+")[0]
-            return trained in TRAINED and RunDir(self.run_dir(trained)).read_status().get("state") != "done"
+            return trained in TRAINED and RunFolder(self.run_dir(trained)).read_status().get("state") != "done"
 
         return sorted(self.cfg.methods, key=needs_training)  # stable: table order within each group
 
@@ -289,7 +263,6 @@ class Comparison:
         results = read_results(self.out, meta)
         if not results:
             return
-        from rrs.evaluation.report import write_report
 
         write_report(results, self.out / "table")
         text = overrefusal_markdown(results)
@@ -303,7 +276,6 @@ def read_results(out: str | Path, meta: dict[str, Any] | None = None) -> dict[st
 
     Cells not written yet, unreadable, or holding another modality's result are left out.
     """
-    from rrs.evaluation.metrics import EvalResult
 
     out = Path(out)
     meta = meta or json.loads((out / "compare.json").read_text())

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rrs.store import atomic_write, atomic_write_json
+
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
@@ -109,8 +111,6 @@ class SafetyFeatures:
     def save(self, folder: str | Path) -> Path:
         """``features.safetensors`` (delta, contrib, mask, safety vector) + ``features.json``."""
         from safetensors.torch import save_file
-
-        from rrs.store import atomic_write, atomic_write_json
 
         folder = Path(folder)
         tensors = {"delta": self.delta.contiguous(), "contrib": self.contrib.contiguous(),

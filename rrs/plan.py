@@ -64,9 +64,9 @@ def add_plan_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
                         help="the tuning row and run time use checkpointing (both rows are always printed)")
     parser.add_argument("--materialised-attention", action="store_true",
                         help="count T x T attention scores (eager attention, CPU); default: flash/SDPA kernels")
-    parser.add_argument("--penalty", choices=["materialised", "gram"], default="materialised",
-                        help="how the λ‖B·A‖² penalty is formed: as rrs.tuning does today (every B·A in fp32) "
-                             "or from r x r Gram matrices (no large tensors)")
+    parser.add_argument("--penalty", choices=["materialised", "gram"], default="gram",
+                        help="how the λ‖B·A‖² penalty is formed: from r x r Gram matrices, as rrs.tuning does "
+                             "(no large tensors), or with every full B·A in fp32 (the naive form)")
     parser.add_argument("--devices", type=int, default=1, help="data-parallel devices")
     parser.add_argument("--tflops", type=float, default=400.0, help="sustained matmul rate per device, TFLOP/s")
     parser.add_argument("--samples", type=int, default=TARGET_SAMPLES, help="training samples per epoch")

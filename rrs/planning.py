@@ -28,9 +28,9 @@ Memory per device (bytes)
                 on CUDA's fused dropout, m = b on CPU; n_in = 3H + nh·hd + 2H + I; with dropout 0 they share
                 tensors: n_in = 2H + I, no masks)
               (+ b·nh·T when the attention probabilities are materialised, as eager attention does)
-    penalty     = 4·P_mm: rrs.tuning's λ‖scaling·B·A‖² forms every adapted module's full (out × in) update
-                  in fp32 and autograd keeps it until the backward (P_mm = the adapted matmul weights); the
-                  same value from r × r Gram matrices, s²·Σ (BᵀB) ⊙ (AAᵀ), would need none of it
+    penalty     = 0 with the Gram form rrs.tuning uses, s²·Σ (BᵀB) ⊙ (AAᵀ) from r × r matrices; 4·P_mm when
+                  λ‖scaling·B·A‖² forms every adapted module's full (out × in) update in fp32 and autograd
+                  keeps it until the backward (``--penalty materialised``; P_mm = the adapted matmul weights)
     tuning, no checkpointing:  weights + LoRA state + B·T·H·b (embeddings) + B·T·L·a_tok
                                + max(penalty, 2·B·T·(H + I)·b): the backward frees the penalty's tensors
                                first (its nodes are the newest), then gradients of one layer are in flight
@@ -203,8 +203,9 @@ class Workload:
     devices: int = 1
     materialised_attention: bool = False  # eager attention / CPU math path; False: SDPA flash kernels
     device: str = "cuda"  # "cpu": dropout keeps a mask of the model dtype (CUDA's fused dropout: 1 byte)
-    #: rrs.tuning.lora_delta_penalty forms every scaling·B·A in fp32 and autograd keeps them to the backward.
-    penalty_materialised: bool = True
+    #: True plans the penalty formed as every full scaling·B·A in fp32 (rrs.tuning before 2026-12-02);
+    #: rrs.tuning.lora_delta_penalty now uses the r × r Gram form, which needs no large tensors.
+    penalty_materialised: bool = False
 
     @property
     def b(self) -> int:

@@ -1,4 +1,4 @@
-"""2-D maps of a run's probe representations across epochs, with axes that stay put, and run summaries.
+"""2-D maps of a run's probe representations across epochs, with axes that stay put (the maths and its cache).
 
 ``project_epochs`` fits ONE projection on the snapshots of all epochs stacked together, so a point that
 moves on the map moved in representation space, and a point that did not move keeps its coordinates:
@@ -9,35 +9,29 @@ moves on the map moved in representation space, and a point that did not move ke
 
 ``cached_projection`` keeps the result in ``RUN/projections/<method>.npz``, keyed by the snapshot files'
 names, sizes and modification times (and the seed): reading a map costs a file read, and it is recomputed
-only when a snapshot appears or changes. t-SNE and UMAP on ~15k points take a minute on a small CPU, so a
-UI starts them in the background with ``start_projection`` (``python -m rrs.projection RUN METHOD``).
-
-``run_summary`` and ``compare_runs`` turn a run directory's ``metrics.jsonl`` and ``config.json`` into
-pandas DataFrames for plotting.
+only when a snapshot appears or changes. t-SNE and UMAP on ~15k points take a minute on a small CPU; the
+dashboard computes them in the background with :mod:`rrs.runs.maps`.
 """
-
 from __future__ import annotations
 
 import json
 import os
-import re
-import subprocess
-import sys
-import time
+import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from safetensors.numpy import load_file
+from threadpoolctl import threadpool_limits
 
-from rrs.store import atomic_write, atomic_write_json
+from rrs.store import RunFolder, atomic_write
 
 METHODS = ("pca", "tsne", "umap")
 METHOD_LABELS = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
 #: Bump when the way maps are computed changes: older cache files are then recomputed.
 CACHE_VERSION = 1
-_SNAPSHOT = re.compile(r"epoch_(\d+)\.safetensors")
 
 
 # ---- projection ----------------------------------------------------------------------------------
@@ -58,7 +52,7 @@ def _pad2(coords: np.ndarray) -> np.ndarray:
     return np.hstack([coords, np.zeros((coords.shape[0], 2 - coords.shape[1]), coords.dtype)])
 
 
-def _threads() -> int:
+def threads() -> int:
     """Threads for the native fits: leave a core free (OpenMP spin-waits badly on a busy machine)."""
     return max(1, (os.cpu_count() or 2) - 1)
 
@@ -77,8 +71,6 @@ def _embed(x: np.ndarray, method: str, seed: int) -> np.ndarray:
         tsne = TSNE(n_components=2, init="pca", random_state=seed, perplexity=perplexity,
                     learning_rate="auto")
         return tsne.fit_transform(reduced)
-    import warnings
-
     import umap
 
     with warnings.catch_warnings():
@@ -102,11 +94,9 @@ def project_epochs(snapshots: Sequence[np.ndarray], method: str = "pca", seed: i
     if any(a.shape != arrays[0].shape for a in arrays):
         raise ValueError(f"snapshots differ in shape: {sorted({a.shape for a in arrays})}")
     import sklearn.decomposition  # noqa: F401 - load the native libraries first, so the limit reaches them
-    from threadpoolctl import threadpool_limits
-
     if method == "tsne":
         import sklearn.manifold  # noqa: F401
-    with threadpool_limits(_threads()):
+    with threadpool_limits(threads()):
         coords = _project(arrays, method, seed)
     return np.ascontiguousarray(coords, dtype=np.float32)
 
@@ -127,20 +117,10 @@ def _project(arrays: list[np.ndarray], method: str, seed: int) -> np.ndarray:
 # ---- snapshots and the disk cache ----------------------------------------------------------------
 def snapshot_files(run_dir: str | Path) -> list[tuple[int, Path]]:
     """``(epoch, path)`` of a run's representation snapshots, by epoch."""
-    folder = Path(run_dir) / "snapshots"
-    if not folder.is_dir():
-        return []
-    found = []
-    for path in folder.iterdir():
-        match = _SNAPSHOT.fullmatch(path.name)
-        if match:
-            found.append((int(match.group(1)), path))
-    return sorted(found)
+    return RunFolder(run_dir).snapshot_files()
 
 
 def load_snapshot(path: str | Path) -> np.ndarray:
-    from safetensors.numpy import load_file
-
     return load_file(str(path))["representations"]
 
 
@@ -153,7 +133,7 @@ def _cache_key(files: Sequence[tuple[int, Path]], method: str, seed: int) -> str
 
 
 def projection_path(run_dir: str | Path, method: str) -> Path:
-    return Path(run_dir) / "projections" / f"{method}.npz"
+    return RunFolder(run_dir).projection(method)
 
 
 @dataclass
@@ -219,157 +199,3 @@ def cached_projection(run_dir: str | Path, method: str = "pca", seed: int = 0) -
 
     atomic_write(path, write)
     return EpochMap(method, epochs, coords, computed=True)
-
-
-# ---- background computation ----------------------------------------------------------------------
-def _pending_path(run_dir: str | Path, method: str) -> Path:
-    return Path(run_dir) / "projections" / f"{method}.pending.json"
-
-
-def projection_log(run_dir: str | Path, method: str) -> Path:
-    """The output of the background computations of this map."""
-    return Path(run_dir) / "projections" / f"{method}.log"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    try:  # a finished child nobody waited for is a zombie: not alive
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        return done == 0
-    except ChildProcessError:
-        return True
-
-
-def projection_pending(run_dir: str | Path, method: str) -> bool:
-    """Whether a background computation of this map is under way."""
-    try:
-        pid = int(json.loads(_pending_path(run_dir, method).read_text())["pid"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
-    return _alive(pid)
-
-
-def start_projection(run_dir: str | Path, method: str, seed: int = 0) -> int | None:
-    """Compute the map in a detached process (``python -m rrs.projection``); its pid, or None if running."""
-    if projection_pending(run_dir, method):
-        return None
-    from rrs.paths import PROJECT_ROOT
-
-    pending = _pending_path(run_dir, method)
-    pending.parent.mkdir(parents=True, exist_ok=True)
-    with open(projection_log(run_dir, method), "ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "rrs.projection", str(run_dir), method, "--seed", str(seed)],
-            cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, env={**os.environ, "OMP_NUM_THREADS": str(_threads())},
-        )
-    atomic_write_json(pending, {"pid": proc.pid, "started": time.time()})
-    return proc.pid
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m rrs.projection", description=__doc__.split("\n")[0])
-    parser.add_argument("run_dir")
-    parser.add_argument("method", choices=METHODS)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    started = time.perf_counter()
-    try:
-        result = cached_projection(args.run_dir, args.method, args.seed)
-    finally:
-        pending = _pending_path(args.run_dir, args.method)
-        if _read_json(pending, {}).get("pid") == os.getpid():
-            pending.unlink(missing_ok=True)
-    if result is None:
-        print(f"{args.run_dir} has no snapshots yet")
-    else:
-        print(f"{args.method}: {len(result.epochs)} epochs x {result.coords.shape[1]} points "
-              f"in {time.perf_counter() - started:.1f}s")
-    return 0
-
-
-# ---- run summaries -------------------------------------------------------------------------------
-STEP_COLUMNS = ("step", "epoch", "rep_loss", "penalty", "loss")
-EPOCH_COLUMNS = ("epoch", "harmful_refusal", "benign_refusal")
-
-
-def _read_json(path: Path, default: Any) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return default
-
-
-def _metric_rows(run_dir: Path) -> list[dict[str, Any]]:
-    path = run_dir / "metrics.jsonl"
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            break  # a torn last line of a running or killed job
-    return rows
-
-
-@dataclass
-class RunSummary:
-    """What a run directory holds, ready for plotting."""
-
-    name: str
-    path: Path
-    config: dict[str, Any]
-    steps: Any  # pandas.DataFrame with STEP_COLUMNS
-    epochs: Any  # pandas.DataFrame with EPOCH_COLUMNS (refusal rates in %)
-    probe: list[dict[str, Any]] = field(default_factory=list)
-
-
-def run_summary(run_dir: str | Path) -> RunSummary:
-    """Step losses, per-epoch first-token refusal rates, config and probe records of one run."""
-    import pandas as pd
-
-    run_dir = Path(run_dir)
-    rows = _metric_rows(run_dir)
-    steps = pd.DataFrame([{k: r.get(k) for k in STEP_COLUMNS} for r in rows if r.get("type") == "step"],
-                         columns=list(STEP_COLUMNS))
-    epochs = pd.DataFrame([{k: r.get(k) for k in EPOCH_COLUMNS} for r in rows if r.get("type") == "epoch"],
-                          columns=list(EPOCH_COLUMNS))
-    epochs = epochs.drop_duplicates("epoch", keep="last").sort_values("epoch").reset_index(drop=True)
-    return RunSummary(run_dir.name, run_dir, _read_json(run_dir / "config.json", {}), steps, epochs,
-                      _read_json(run_dir / "probe.json", []))
-
-
-@dataclass
-class RunComparison:
-    a: RunSummary
-    b: RunSummary
-    config_diff: Any  # pandas.DataFrame: setting, <a>, <b> (only settings that differ)
-    epochs: Any  # pandas.DataFrame: run, epoch, harmful_refusal, benign_refusal
-
-
-def _show(value: Any) -> str:
-    return json.dumps(value) if isinstance(value, list | dict | tuple) or value is None else str(value)
-
-
-def compare_runs(a: str | Path, b: str | Path) -> RunComparison:
-    """Two runs side by side: the settings that differ and both refusal curves (long format)."""
-    import pandas as pd
-
-    sa, sb = run_summary(a), run_summary(b)
-    name_a, name_b = sa.name, sb.name if sb.name != sa.name else f"{sb.name} (2)"
-    keys = sorted(set(sa.config) | set(sb.config))
-    diff = [{"setting": k, name_a: _show(sa.config.get(k)), name_b: _show(sb.config.get(k))}
-            for k in keys if sa.config.get(k) != sb.config.get(k)]
-    config_diff = pd.DataFrame(diff, columns=["setting", name_a, name_b])
-    epochs = pd.concat([sa.epochs.assign(run=name_a), sb.epochs.assign(run=name_b)], ignore_index=True)
-    return RunComparison(sa, sb, config_diff, epochs[["run", *EPOCH_COLUMNS]])
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -17,14 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rrs.models.base import Query, check_modality
+from rrs.models.base import LALM, Query, check_modality
 from rrs.paths import cache_dir
 from rrs.store import atomic_write_bytes
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
-
-    from rrs.models.base import LALM
 
 
 def audio_digest(audio: np.ndarray | None) -> str:

@@ -1,11 +1,14 @@
-"""Atomic file writes: a killed process never leaves a half-written file behind."""
+"""Files on disk: atomic writes (a killed process never leaves a half-written file behind), tolerant reads,
+and :class:`RunFolder`, the names of the files in a run folder."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import re
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -42,3 +45,110 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def read_json(path: str | os.PathLike, default: Any = None) -> Any:
+    """The JSON in ``path``, or ``default`` if it is missing or unreadable (e.g. being written)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError):
+        return default
+
+
+def read_jsonl(path: str | os.PathLike) -> list[Any]:
+    """The rows of a JSON-lines file up to the first torn line (a killed writer); ``[]`` if missing."""
+    rows = []
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    return rows
+
+
+class RunFolder:
+    """The files of one run folder, for every kind of run (train, eval, steer, compare, features, project).
+
+    Every folder a job writes has ``config.json`` (the job's config), ``job.json`` (pid and command, by the
+    launcher), ``status.json`` (kept by the job) and ``log.txt``. Beside them each kind writes its own:
+
+    * train: ``metrics.jsonl``, ``probe.json``, ``features/``, ``targets.safetensors``,
+      ``snapshots/epoch_NNN.safetensors``, ``checkpoints/epoch_NNN/`` and the maps' ``projections/<method>.npz``
+      (each computed by a ``project`` job whose own folder is ``projections/<method>/``);
+    * eval: ``results.json`` and ``results.records.jsonl``;
+    * steer: ``steering.json`` + ``vectors.safetensors``, ``sweep.json``, ``first_token.json``;
+    * compare: ``compare.json``, ``cells/``, ``runs/``, ``steer/``, ``table/``;
+    * features: ``summary.json``, ``features.json`` + ``features.safetensors``.
+    """
+
+    CONFIG, STATUS, JOB, LOG = "config.json", "status.json", "job.json", "log.txt"
+    RESULTS, RECORDS = "results.json", "results.records.jsonl"
+    STEERING, VECTORS = "steering.json", "vectors.safetensors"
+    COMPARE, SUMMARY = "compare.json", "summary.json"
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.path)!r})"
+
+    name = property(lambda self: self.path.name)
+    config = property(lambda self: self.path / self.CONFIG)
+    status = property(lambda self: self.path / self.STATUS)
+    job = property(lambda self: self.path / self.JOB)
+    log = property(lambda self: self.path / self.LOG)
+    metrics = property(lambda self: self.path / "metrics.jsonl")
+    features = property(lambda self: self.path / "features")
+    targets = property(lambda self: self.path / "targets.safetensors")
+    probe = property(lambda self: self.path / "probe.json")
+    snapshots = property(lambda self: self.path / "snapshots")
+    checkpoints = property(lambda self: self.path / "checkpoints")
+    projections = property(lambda self: self.path / "projections")
+    results = property(lambda self: self.path / self.RESULTS)
+    records = property(lambda self: self.path / self.RECORDS)
+    compare = property(lambda self: self.path / self.COMPARE)
+    steering = property(lambda self: self.path / self.STEERING)
+    vectors = property(lambda self: self.path / self.VECTORS)
+
+    def snapshot(self, epoch: int) -> Path:
+        return self.snapshots / f"epoch_{epoch:03d}.safetensors"
+
+    def checkpoint(self, epoch: int) -> Path:
+        return self.checkpoints / f"epoch_{epoch:03d}"
+
+    def snapshot_files(self) -> list[tuple[int, Path]]:
+        """``(epoch, path)`` of the representation snapshots, by epoch."""
+        return _numbered(self.snapshots, r"epoch_(\d+)\.safetensors")
+
+    def completed_epochs(self) -> list[int]:
+        return [e for e, folder in _numbered(self.checkpoints, r"epoch_(\d+)") if (folder / "COMPLETE").is_file()]
+
+    def projection(self, method: str, suffix: str = ".npz") -> Path:
+        """``projections/<method>.npz`` (the cached map); other suffixes for its log and pending marker."""
+        return self.projections / f"{method}{suffix}"
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        return read_jsonl(self.metrics)
+
+    def read_status(self) -> dict[str, Any]:
+        return read_json(self.status, {})
+
+    def read_config(self) -> dict[str, Any]:
+        return read_json(self.config, {})
+
+    def write_status(self, **fields: Any) -> None:
+        """Merge ``fields`` into ``status.json`` (stamped with ``updated``)."""
+        status = self.read_status()
+        status.update(fields, updated=time.time())
+        atomic_write_json(self.status, status)
+
+
+def _numbered(folder: Path, pattern: str) -> list[tuple[int, Path]]:
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := re.fullmatch(pattern, p.name))]
+    return sorted(found)

@@ -38,6 +38,56 @@ TINY_PAIRS = [
 ]
 
 
+@pytest.fixture(scope="session")
+def mirror():
+    """The Mirror set (598 pairs)."""
+    from rrs.data import mirror_pairs
+
+    return mirror_pairs()
+
+
+@pytest.fixture
+def wav(tmp_path: Path) -> Path:
+    """Half a second of a 440 Hz tone as a 16 kHz WAV in ``tmp_path/clips``."""
+    import numpy as np
+    import soundfile as sf
+
+    from rrs.models.base import SAMPLE_RATE
+
+    t = np.arange(SAMPLE_RATE // 2) / SAMPLE_RATE
+    path = tmp_path / "clips" / "q1.wav"
+    path.parent.mkdir()
+    sf.write(path, 0.5 * np.sin(2 * np.pi * 440 * t), SAMPLE_RATE, subtype="PCM_16")
+    return path
+
+
+@pytest.fixture(scope="session")
+def four_mirror_pairs():
+    """Four Mirror train pairs from two categories (two each)."""
+    from rrs.data.pairs import mirror_train_pairs
+
+    pairs = mirror_train_pairs()
+    first, second = list(dict.fromkeys(p.category for p in pairs))[:2]
+    return [p for p in pairs if p.category == first][:2] + [p for p in pairs if p.category == second][:2]
+
+
+@pytest.fixture(scope="module")
+def module_cache(tmp_path_factory):
+    """A cache root (``$RRS_CACHE``) of the test module's own."""
+    root = tmp_path_factory.mktemp("rrs-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RRS_CACHE", str(root))
+        yield root
+
+
+@pytest.fixture(scope="module")
+def tiny_q2a():
+    """A tiny random Qwen2-Audio (seed 1), built once per test module."""
+    from rrs.testing import tiny_qwen2_audio
+
+    return tiny_qwen2_audio(seed=1)
+
+
 def write_pairs(path: Path, pairs) -> Path:
     path.write_text("".join(json.dumps({"harmful": h, "benign": b, "category": c}) + "\n" for h, b, c in pairs))
     return path
@@ -48,7 +98,7 @@ def tiny_workspace_factory():
     """Returns ``make(folder)``: a saved tiny Qwen2-Audio checkpoint, a pairs file and small eval sets."""
 
     def make(folder: Path) -> dict[str, str]:
-        from rrs.models.tiny import save_tiny, tiny_qwen2_audio
+        from rrs.testing import save_tiny, tiny_qwen2_audio
 
         ckpt = save_tiny(tiny_qwen2_audio(seed=0), folder / "ckpt")
         pairs = write_pairs(folder / "pairs.jsonl", TINY_PAIRS)

@@ -82,3 +82,40 @@ def test_missing_model_and_bad_file_give_clear_errors(setup, capsys):
     bad.write_text("question\nhello\n")
     assert main(["features", "--model", ckpt, "--pairs", str(bad), "--out", str(tmp / "f")]) == 2
     assert "harmful" in capsys.readouterr().err
+
+
+def test_eval_into_a_folder_from_a_config_file(setup):
+    tmp, ckpt, pairs, harmful, benign = setup
+    from rrs.runs.configs import EvalJob
+
+    folder = tmp / "evals" / "one"
+    EvalJob(model=ckpt, harmful=harmful, benign=benign, samples=1, max_new_tokens=3, modality="text-only",
+            limit=1).save(tmp / "given.json")
+    assert main(["eval", "--config", str(tmp / "given.json"), "--samples", "2", "--out", str(folder)]) == 0
+    payload = json.loads((folder / "results.json").read_text())
+    assert payload["method"] == "vanilla" and payload["samples"] == 2 and payload["n_harmful"] == 1
+    assert (folder / "results.records.jsonl").is_file()
+    assert json.loads((folder / "status.json").read_text())["state"] == "done"
+    assert EvalJob.load(folder / "config.json").samples == 2  # the flag went into the saved config
+    assert main(["report", str(folder), "--out", str(tmp / "report")]) == 0
+
+
+def test_flags_are_the_config_fields(tmp_path):
+    from rrs.cli import build_parser
+    from rrs.compare import CompareConfig
+    from rrs.runs.flags import config_from
+    from rrs.tuning import DEMO_CONFIG, TuneConfig
+
+    args = build_parser().parse_args(["train", "--top", "12.5", "--lora-layers", "2-4", "--demo", "--out", "x"])
+    cfg = config_from(args, TuneConfig, DEMO_CONFIG)
+    assert cfg.top_percent == 12.5 and cfg.lora_layers == (2, 3, 4) and cfg.epochs == DEMO_CONFIG.epochs
+    args = build_parser().parse_args(["compare", "--limit", "0", "--k", "3", "--sweep", "0.1,0.2", "--run",
+                                      "rrs=runs/demo", "--train-epochs", "2", "--paper-config", "--out", "x"])
+    cfg = config_from(args, CompareConfig, convert={"runs": __import__("rrs.compare").compare.parse_runs})
+    assert (cfg.limit, cfg.steer_k, cfg.sweep_alphas, cfg.runs, cfg.train_overrides, cfg.demo) == (
+        None, 3, (0.1, 0.2), {"rrs": "runs/demo"}, {"epochs": 2}, False)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"epochs": 2, "typo": 1}))
+    with pytest.raises(ValueError, match="typo"):
+        config_from(build_parser().parse_args(["train", "--config", str(bad), "--out", "x"]), TuneConfig)
+    assert main(["train", "--config", str(bad), "--out", str(tmp_path / "run")]) == 2

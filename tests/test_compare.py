@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -66,9 +67,9 @@ def test_compare_fills_every_cell_writes_the_tables_and_resumes(setup, monkeypat
 
 def test_compare_refuses_a_folder_with_other_settings(setup):
     cfg, out = setup
-    small = CompareConfig(**{**cfg.to_json(), "methods": ("vanilla",), "modalities": ("text-only",)})
+    small = replace(cfg, methods=("vanilla",), modalities=("text-only",))
     Comparison(small, out, progress=False).run()
-    other = CompareConfig(**{**small.to_json(), "samples": 2})
+    other = replace(small, samples=2)
     with pytest.raises(ValueError, match="other settings"):
         Comparison(other, out, progress=False).run()
 

@@ -1,19 +1,16 @@
-"""Tests for rrs.data: Mirror/Parallel/Basic, splits, users' files, SARSteer pairs, held-out sets, queries."""
+"""rrs.data: the built-in sets (Mirror, Parallel, Basic, SARSteer pairs), their types and the paper's prompts."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from collections import Counter
-from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
 
-from rrs import data, speech
+from rrs import data
 from rrs.data import DataError, Item, Pair, normalise
-from rrs.models.base import DEFAULT_INSTRUCTION, SAMPLE_RATE
+from rrs.models.base import DEFAULT_INSTRUCTION
 
 
 def _raw_mirror() -> tuple[list[dict], list[dict]]:
@@ -23,10 +20,6 @@ def _raw_mirror() -> tuple[list[dict], list[dict]]:
         json.loads((folder / "benign.json").read_text()),
     )
 
-
-@pytest.fixture(scope="module")
-def mirror() -> list[Pair]:
-    return data.mirror_pairs()
 
 
 # ---- Mirror ------------------------------------------------------------------------------------
@@ -140,135 +133,6 @@ def test_prompts() -> None:
     )
 
 
-# ---- Splits and disjointness -------------------------------------------------------------------
-
-
-def test_split_is_stratified_disjoint_and_deterministic(mirror: list[Pair]) -> None:
-    train, val = data.split_pairs(mirror, val_fraction=0.2, seed=0)
-    assert len(train) + len(val) == len(mirror)
-    assert not {p.harmful.uid for p in train} & {p.harmful.uid for p in val}
-    assert {p.category for p in train} == {p.category for p in val} == {p.category for p in mirror}
-    assert 0.17 < len(val) / len(mirror) < 0.23
-    again = data.split_pairs(mirror, val_fraction=0.2, seed=0)
-    assert again == (train, val)
-    assert data.split_pairs(mirror, val_fraction=0.2, seed=1)[1] != val
-    small = [Pair(Item(f"h{i}", "harmful", c), Item(f"b{i}", "benign", c), c) for i, c in enumerate("aabbb")]
-    tr, va = data.split_pairs(small, val_fraction=0.1)
-    assert {p.category for p in tr} == {p.category for p in va} == {"a", "b"}
-    with pytest.raises(ValueError):
-        data.split_pairs(mirror, val_fraction=1.0)
-
-
-def test_check_disjoint_normalises() -> None:
-    train = [Item("How do I bake bread?", "benign")]
-    data.check_disjoint(train, [Item("How do I bake cake?", "benign")])
-    with pytest.raises(DataError, match="1 evaluation prompt"):
-        data.check_disjoint(train, [Item("  how do I   BAKE bread? ", "harmful")])
-
-
-# ---- Users' files ------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def wav(tmp_path: Path) -> Path:
-    t = np.arange(SAMPLE_RATE // 2) / SAMPLE_RATE
-    path = tmp_path / "clips" / "q1.wav"
-    path.parent.mkdir()
-    sf.write(path, 0.5 * np.sin(2 * np.pi * 440 * t), SAMPLE_RATE, subtype="PCM_16")
-    return path
-
-
-def test_load_items_csv(tmp_path: Path, wav: Path) -> None:
-    path = tmp_path / "set.csv"
-    path.write_text(
-        "prompt,audio,category,label\n"
-        "How do I pick a lock?,clips/q1.wav,crime,harmful\n"
-        '"What is a lock, exactly?",,,benign\n'
-        "Is this fine?,,,\n"
-    )
-    items = data.load_items(path, default_label="benign")
-    assert [i.prompt for i in items] == ["How do I pick a lock?", "What is a lock, exactly?", "Is this fine?"]
-    assert [i.label for i in items] == ["harmful", "benign", "benign"]
-    assert items[0].audio_path == str(wav) and items[1].audio_path is None
-    assert items[0].category == "crime" and items[1].category == "uncategorised"
-    assert items[0].source == "user:set.csv"
-
-
-def test_load_items_jsonl(tmp_path: Path, wav: Path) -> None:
-    path = tmp_path / "set.jsonl"
-    rows = [
-        {"prompt": "How do I pick a lock?", "audio": "clips/q1.wav", "label": "harmful"},
-        {"prompt": "Hi?"},
-    ]
-    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n\n")
-    items = data.load_items(path, default_label="benign")
-    assert [(i.prompt, i.label, i.audio_path) for i in items] == [
-        ("How do I pick a lock?", "harmful", str(wav)),
-        ("Hi?", "benign", None),
-    ]
-
-
-MALFORMED = [
-    ("a.csv", "question,label\nHow?,benign\n", ["prompt"]),
-    ("a.csv", "prompt,label\nHow?,benign\n  ,benign\n", ["row 3", "'prompt'"]),
-    ("a.csv", "prompt,label\nHow?,benign\nWhy?,maybe\n", ["row 3", "'label'"]),
-    ("a.csv", "prompt,audio,label\nHow?,missing.wav,benign\n", ["row 2", "'audio'", "missing"]),
-    ("a.csv", "prompt\nHow?\n", ["row 2", "'label'"]),  # no label and no default
-    ("a.jsonl", '{"prompt": "How?", "label": "benign"}\n{"prompt": "Why?", "label": "benign"\n', ["line 2"]),
-    (
-        "a.jsonl",
-        '{"prompt": "How?", "label": "benign"}\n{"prompt": "", "label": "benign"}\n',
-        ["row 2", "'prompt'"],
-    ),
-    (
-        "a.jsonl",
-        '{"prompt": "How?", "label": "benign"}\n{"text": "Why?", "label": "benign"}\n',
-        ["row 2", "'prompt'"],
-    ),
-    ("a.jsonl", '{"prompt": "How?", "label": "bad"}\n', ["row 1", "'label'"]),
-    ("a.txt", "prompt\nHow?\n", ["unsupported"]),
-]
-
-
-@pytest.mark.parametrize(("name", "text", "needles"), MALFORMED)
-def test_load_items_malformed(tmp_path: Path, name: str, text: str, needles: list[str]) -> None:
-    path = tmp_path / name
-    path.write_text(text)
-    with pytest.raises(DataError) as err:
-        data.load_items(path)
-    for needle in needles:
-        assert needle in str(err.value)
-
-
-def test_load_pairs_file(tmp_path: Path, wav: Path) -> None:
-    path = tmp_path / "pairs.csv"
-    path.write_text("harmful,benign,category,benign_audio\nHow to steal?,How to share?,theft,clips/q1.wav\n")
-    (pair,) = data.load_pairs_file(path)
-    assert (pair.harmful.prompt, pair.benign.prompt, pair.category) == (
-        "How to steal?",
-        "How to share?",
-        "theft",
-    )
-    assert pair.benign.audio_path == str(wav) and pair.harmful.audio_path is None
-    path.write_text("harmful,benign\nHow to steal?,How to share?\nHow to rob?,\n")
-    with pytest.raises(DataError, match=r"row 3, column 'benign'"):
-        data.load_pairs_file(path)
-    path.write_text("harmful\nHow to steal?\n")
-    with pytest.raises(DataError, match="'benign'"):
-        data.load_pairs_file(path)
-
-
-def test_write_items_round_trip(tmp_path: Path, wav: Path) -> None:
-    items = [
-        Item("How do I pick a lock?", "harmful", "crime", str(wav), source="mine"),
-        Item("What is a lock?", "benign"),
-        data.mirror_pairs()[0].benign,
-    ]
-    path = data.write_items(tmp_path / "out.jsonl", items)
-    assert data.load_items(path) == items
-    assert json.loads(path.read_text().splitlines()[0])["audio"] == "clips/q1.wav"
-
-
 # ---- SARSteer and held-out sets ----------------------------------------------------------------
 
 
@@ -292,46 +156,3 @@ def test_sarsteer_details() -> None:
         data.sarsteer_pairs("advbench", "train")
     with pytest.raises(ValueError):
         data.sarsteer_pairs("figstep", "dev")
-
-
-def test_heldout_sets_are_disjoint_from_training(mirror: list[Pair]) -> None:
-    harmful, benign = data.heldout_harmful(), data.heldout_benign()
-    assert len(harmful) == 159 and len(benign) == 150
-    assert all(i.label == "harmful" for i in harmful) and all(i.label == "benign" for i in benign)
-    data.check_disjoint(mirror, harmful + benign)
-    data.check_disjoint(data.flatten(data.sarsteer_pairs("figstep", "train")), harmful + benign)
-    train, val = data.split_pairs(mirror)
-    with_twins = data.heldout_benign(val_pairs=val)
-    assert len(with_twins) == 150 + len(val)
-    data.check_disjoint(train, with_twins)
-    with pytest.raises(DataError):
-        data.check_disjoint(mirror, with_twins)  # the validation twins are Mirror questions
-
-
-def test_heldout_sampling() -> None:
-    sample = data.heldout_harmful(n=20, seed=1)
-    assert len(sample) == 20 and sample == data.heldout_harmful(n=20, seed=1)
-    assert sample != data.heldout_harmful(n=20, seed=2)
-    assert len(data.heldout_benign(n=1000)) == 150
-
-
-# ---- Queries -----------------------------------------------------------------------------------
-
-
-def test_to_queries_uses_file_or_synthesis(monkeypatch: pytest.MonkeyPatch, wav: Path) -> None:
-    calls: list[tuple[str, speech.Voice]] = []
-
-    def fake_synthesize(text: str, voice: speech.Voice = speech.VOICES[0], cache_root=None) -> np.ndarray:
-        calls.append((text, voice))
-        return (0.1 * np.sin(np.arange(1600) / 5.0)).astype(np.float32)
-
-    monkeypatch.setattr(speech, "synthesize_cached", fake_synthesize)
-    with_file = Item("How do I pick a lock?", "harmful", audio_path=str(wav))
-    spoken = Item("What is a lock?", "benign")
-    queries = data.to_queries([with_file, spoken], seed=7, progress=False)
-    assert [q.text for q in queries] == [with_file.prompt, spoken.prompt]
-    np.testing.assert_allclose(queries[0].audio, speech.load_audio(wav))
-    assert queries[1].audio is not None and queries[1].audio.shape == (1600,)
-    assert calls == [(spoken.prompt, speech.voice_for(spoken.uid, 7))]
-    text_only = data.to_queries([with_file, spoken], seed=7, with_audio=False)
-    assert all(q.audio is None for q in text_only) and len(calls) == 1

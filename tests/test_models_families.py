@@ -18,7 +18,7 @@ import torch
 from rrs.models.base import DEFAULT_INSTRUCTION, MODALITIES, GenerationSettings, Query
 from rrs.models.qwen2_audio import Qwen2AudioLALM
 from rrs.models.qwen_omni import OMNI_SYSTEM_PROMPT, QwenOmniLALM
-from rrs.models.tiny import (
+from rrs.testing import (
     IM_END,
     SPECIAL_TOKENS,
     save_tiny,

@@ -144,7 +144,7 @@ def test_plan_command_prints_tables(capsys, tmp_path):
     for needle in ("8,397,094,912", "no GQA", "peak memory per device", "checkpointing", "1,368 samples x 10",
                    "LoRA penalty's B·A tensors"):
         assert needle in text
-    from rrs.models.tiny import tiny_qwen2_audio_config, tiny_tokenizer
+    from rrs.testing import tiny_qwen2_audio_config, tiny_tokenizer
 
     tiny_qwen2_audio_config(tiny_tokenizer()).save_pretrained(tmp_path)
     assert main(["--model", str(tmp_path), "--json", "--devices", "2", "--penalty", "gram"]) == 0

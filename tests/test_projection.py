@@ -1,8 +1,7 @@
-"""rrs.projection: stable 2-D maps across epochs, the on-disk cache, and run summaries."""
+"""rrs.projection: stable 2-D maps across epochs and the on-disk cache."""
 
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
@@ -118,55 +117,3 @@ def test_epoch_map_ranges_hold_every_epoch():
     coords = np.array([[[0.0, 0.0], [1.0, 2.0]], [[-1.0, 5.0], [3.0, 1.0]]], dtype=np.float32)
     (x0, x1), (y0, y1) = projection.EpochMap("pca", [0, 1], coords).ranges()
     assert x0 < -1 and x1 > 3 and y0 < 0 and y1 > 5
-
-
-# ---- run summaries -------------------------------------------------------------------------------
-def _fake_run(path, lr: float, refusals: list[tuple[float, float]]):
-    path.mkdir(parents=True)
-    (path / "config.json").write_text(json.dumps({"model": "tiny", "lr": lr, "epochs": len(refusals) - 1}))
-    rows = []
-    for epoch, (h, b) in enumerate(refusals):
-        if epoch:
-            rows.append({"type": "step", "epoch": epoch, "step": epoch, "rep_loss": 10.0 / epoch, "penalty": 0.01,
-                         "loss": 10.0 / epoch + 0.01, "prompt": "p"})
-        rows.append({"type": "epoch", "epoch": epoch, "harmful_refusal": h, "benign_refusal": b})
-    text = "".join(json.dumps(r) + "\n" for r in rows) + '{"type": "step", "epo'  # a torn last line
-    (path / "metrics.jsonl").write_text(text)
-    return path
-
-
-def test_run_summary_and_compare_runs(tmp_path):
-    a = _fake_run(tmp_path / "a", 1e-3, [(0.0, 0.0), (50.0, 0.0), (100.0, 25.0)])
-    b = _fake_run(tmp_path / "b", 2e-3, [(0.0, 0.0), (75.0, 25.0)])
-    summary = projection.run_summary(a)
-    assert list(summary.steps.columns) == list(projection.STEP_COLUMNS)
-    assert summary.steps["step"].tolist() == [1, 2]
-    assert summary.epochs["harmful_refusal"].tolist() == [0.0, 50.0, 100.0]
-    assert summary.config["lr"] == 1e-3 and summary.probe == []
-
-    cmp = projection.compare_runs(a, b)
-    assert set(cmp.config_diff["setting"]) == {"lr", "epochs"}
-    assert cmp.config_diff.set_index("setting").loc["lr", "a"] == "0.001"
-    assert cmp.epochs.groupby("run").size().to_dict() == {"a": 3, "b": 2}
-
-    empty = projection.run_summary(tmp_path / "nothing")
-    assert empty.steps.empty and empty.epochs.empty and empty.config == {}
-
-
-
-
-def test_background_computation_fills_the_cache(tmp_path):
-    import time
-
-    run = tmp_path / "run"
-    for epoch, snap in enumerate(_snapshots()):
-        _write_snapshot(run, epoch, snap)
-    pid = projection.start_projection(run, "tsne")
-    assert pid is not None
-    start = time.time()
-    while projection.projection_pending(run, "tsne") and time.time() - start < 120:
-        time.sleep(0.5)
-    emap = projection.load_projection(run, "tsne")
-    assert emap is not None and emap.fresh and emap.coords.shape == (EPOCHS, N_FIXED + N_MOVING, 2), \
-        projection.projection_log(run, "tsne").read_text()
-    assert "tsne: 3 epochs" in projection.projection_log(run, "tsne").read_text()

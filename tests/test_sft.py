@@ -9,11 +9,11 @@ import pytest
 import torch
 from conftest import TINY_PAIRS, write_pairs
 
-from rrs import data, sft
+from rrs import data
 from rrs.features import refusal_opener_ids
 from rrs.models.base import GenerationSettings, Query
-from rrs.models.tiny import tiny_qwen2_audio
-from rrs.tuning import RRSTrainer, TuneConfig
+from rrs.testing import tiny_qwen2_audio
+from rrs.tuning import RRSTrainer, TuneConfig, sft
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from rrs.models.base import Query
-from rrs.models.shapes import QWEN2_AUDIO, QWEN_OMNI, random_lalm
-from rrs.models.tiny import tiny_audio
+from rrs.models.shapes import QWEN2_AUDIO, QWEN_OMNI
+from rrs.testing.models import tiny_audio
+from rrs.testing.shapes import random_lalm
 
 
 @pytest.mark.slow

@@ -9,7 +9,6 @@ import torch
 
 from rrs.evaluation.metrics import EvalConfig
 from rrs.models.base import Query
-from rrs.models.tiny import SPECIAL_TOKENS, tiny_audio, tiny_qwen2_audio, tiny_qwen_omni
 from rrs.steering import (
     DEFAULT_REFUSAL_PROMPT,
     REFUSAL_PROMPT_VARIANTS,
@@ -22,6 +21,7 @@ from rrs.steering import (
     steer,
     sweep,
 )
+from rrs.testing import SPECIAL_TOKENS, tiny_audio, tiny_qwen2_audio, tiny_qwen_omni
 
 FAMILIES = {"qwen2-audio": tiny_qwen2_audio, "qwen2.5-omni": tiny_qwen_omni}
 K = 3

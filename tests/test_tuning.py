@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import write_pairs
 
-from rrs.models.tiny import tiny_qwen2_audio
+from rrs.testing import tiny_qwen2_audio
 from rrs.tuning import RRSTrainer, RunDir, TuneConfig, attach_lora, export_adapter, lora_delta_penalty
 
 PAIRS = [
@@ -112,3 +112,12 @@ def test_config_validation_and_round_trip():
         TuneConfig(top_percent=0)
     with pytest.raises(ValueError):
         TuneConfig(lora_modules=("q_proj", "nonsense"))
+
+
+def test_every_method_has_one_objective():
+    from rrs.tuning import METHODS, OBJECTIVES, objective_for
+
+    assert list(OBJECTIVES) == list(METHODS)
+    assert all(objective_for(m).method == m for m in METHODS)
+    with pytest.raises(ValueError, match="choose from"):
+        objective_for("sft-everything")

@@ -6,6 +6,10 @@ import argparse
 import json
 import sys
 
+from rrs.embedded.adapt import AdaptConfig, train
+from rrs.embedded.measure import measure_all
+from rrs.models.embedded.assemble import prepare
+
 VARIANT_KEYS = ["embedded", "embedded-small", "embedded-smol"]
 
 
@@ -40,12 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "prepare":
-        from rrs.embedded.assemble import prepare
-
         print(prepare(args.variant))
     elif args.command == "adapt":
-        from rrs.embedded.adapt import AdaptConfig, train
-
         cfg = AdaptConfig(variant=args.variant, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                           warmup_steps=args.warmup_steps, repeat_share=args.repeat_share,
                           seed=args.seed, precision="bf16" if args.bf16 else args.precision,
@@ -53,8 +53,6 @@ def main(argv: list[str] | None = None) -> int:
         record = train(cfg, args.out)
         print(json.dumps({k: v for k, v in record.items() if k != "curve"}, indent=1))
     elif args.command == "measure":
-        from rrs.embedded.measure import measure_all
-
         out = args.out or f"docs/{args.variant}_measurements.json"
         report = measure_all(args.variant, args.n_heldout, args.n_safety, out,
                              modalities=[m.strip() for m in args.modalities.split(",") if m.strip()])

@@ -21,9 +21,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from rrs.embedded.assemble import adapter_dir, load_embedded
 from rrs.embedded.questions import benign_questions
 from rrs.hardware import PRECISIONS, cpu_native_bf16, release_free_memory, resolve_precision, rss_gib
+from rrs.models.embedded.assemble import adapter_dir, load_embedded
 from rrs.paths import cache_dir
 from rrs.store import atomic_write, atomic_write_json
 

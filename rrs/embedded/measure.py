@@ -23,14 +23,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from rrs.data.safety_sets import harmbench_behaviours, overrefusal_benign, sample
 from rrs.embedded.adapt import REPEAT_INSTRUCTION
-from rrs.embedded.assemble import SAFETY_SYSTEM_PROMPT
 from rrs.embedded.questions import benign_questions
-from rrs.embedded.safety_sets import harmbench_behaviours, overrefusal_benign, sample
 from rrs.evaluation.intervals import auroc_interval, rate_interval
 from rrs.evaluation.judges import KeywordJudge
 from rrs.evaluation.wer import word_error_rate
 from rrs.models.base import NO_SYSTEM_TURN
+from rrs.models.embedded.assemble import SAFETY_SYSTEM_PROMPT
 from rrs.store import atomic_write_json
 
 VOICE_SEED = 1
@@ -79,7 +79,7 @@ def faster_whisper_floor(waves: Sequence[Any]) -> list[str]:
     """Independent transcripts of the same clips (faster-whisper, int8, on the packaged tiny.en)."""
     from faster_whisper import WhisperModel
 
-    from rrs.embedded.whisper_ct2 import package_model_dir
+    from rrs.models.embedded.whisper_ct2 import package_model_dir
 
     model = WhisperModel(str(package_model_dir()), device="cpu", compute_type="int8")
     texts = []
@@ -146,8 +146,8 @@ def measure_all(variant: str = "embedded", n_heldout: int = 132, n_safety: int =
                 out: str | None = None, modalities: Sequence[str] = ("text-only", "audio-text", "audio-only"),
                 set_pairs: Sequence[str] = SET_PAIRS) -> dict[str, Any]:
     """Fill (or resume) the report at ``out``; see the module docstring for what it holds."""
-    from rrs.embedded.assemble import load_embedded
     from rrs.models.base import Query
+    from rrs.models.embedded.assemble import load_embedded
 
     settings = {"variant": variant, "n_heldout": n_heldout, "n_safety": n_safety, "judge": "keyword",
                 "decoding": "greedy", "modalities": list(modalities), "set_pairs": list(set_pairs)}

@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from rrs.config import ConfigMixin
 from rrs.evaluation.judges import JUDGES, get_judge
 from rrs.models.base import DEFAULT_INSTRUCTION, GenerationSettings, Modality, Query, check_modality
 from rrs.store import atomic_write_json
@@ -55,7 +56,7 @@ class EvalItem:
 
 
 @dataclass
-class EvalConfig:
+class EvalConfig(ConfigMixin):
     """How to run one evaluation (one modality). Defaults follow the AIAH protocol: 5 sampled answers."""
 
     modality: Modality = "audio-text"
@@ -87,14 +88,6 @@ class EvalConfig:
             num_return_sequences=self.samples,
             seed=seed,
         )
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> EvalConfig:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
 
 
 @dataclass

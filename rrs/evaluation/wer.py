@@ -1,9 +1,11 @@
-"""Word error rate, for checking that speech got through (repeat tasks, transcribers)."""
+"""Word error rate, for checking that speech got through (repeat tasks, transcribers). Alignment by jiwer."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+
+import jiwer
 
 
 def words(text: str) -> list[str]:
@@ -11,21 +13,16 @@ def words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9]+(?:'[a-z]+)?", text.lower().replace("\u2019", "'"))
 
 
-def edit_distance(ref: Sequence[str], hyp: Sequence[str]) -> int:
-    """Levenshtein distance between two word sequences."""
-    previous = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        current = [i]
-        for j, h in enumerate(hyp, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (r != h)))
-        previous = current
-    return previous[-1]
-
-
 def word_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> float:
-    """Corpus WER: total word edits over total reference words."""
+    """Corpus WER over :func:`words`: total word edits (substitutions, deletions, insertions) over total
+    reference words. A reference with no words counts each hypothesis word as an insertion."""
     if len(references) != len(hypotheses):
         raise ValueError("references and hypotheses differ in length")
-    errors = sum(edit_distance(words(r), words(h)) for r, h in zip(references, hypotheses, strict=True))
-    total = sum(len(words(r)) for r in references)
-    return errors / max(1, total)
+    refs = [words(r) for r in references]
+    hyps = [words(h) for h in hypotheses]
+    errors = sum(len(h) for r, h in zip(refs, hyps, strict=True) if not r)
+    aligned = [(" ".join(r), " ".join(h)) for r, h in zip(refs, hyps, strict=True) if r]
+    if aligned:
+        out = jiwer.process_words([r for r, _ in aligned], [h for _, h in aligned])
+        errors += out.substitutions + out.deletions + out.insertions
+    return errors / max(1, sum(len(r) for r in refs))

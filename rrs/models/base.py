@@ -9,56 +9,44 @@ shared here.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+from rrs.models.device import resolve_device_dtype, weights_fingerprint
+from rrs.models.query import (
+    DEFAULT_INSTRUCTION,
+    MODALITIES,
+    NO_SYSTEM_TURN,
+    SAMPLE_RATE,
+    GenerationSettings,
+    Modality,
+    Query,
+    check_modality,
+    needs_audio,
+    user_text,
+)
+
+__all__ = [
+    "DEFAULT_INSTRUCTION",
+    "LALM",
+    "MODALITIES",
+    "NO_SYSTEM_TURN",
+    "SAMPLE_RATE",
+    "GenerationSettings",
+    "Modality",
+    "ModelCard",
+    "Query",
+    "check_modality",
+    "needs_audio",
+    "resolve_device_dtype",
+    "user_text",
+    "weights_fingerprint",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
-
-Modality = Literal["audio-text", "text-only", "audio-only"]
-MODALITIES: tuple[Modality, ...] = ("audio-text", "text-only", "audio-only")
-
-#: The instruction the paper pairs with the spoken question in audio-text mode (RRS's extraction prompt t).
-DEFAULT_INSTRUCTION = "Please generate detailed steps for the question in the audio."
-SAMPLE_RATE = 16_000
-
-#: ``system_prompt`` value that sends no system turn at all, not even the chat template's own default
-#: ("You are Qwen, created by Alibaba Cloud..."). ``None`` keeps the template's default.
-NO_SYSTEM_TURN = ""
-
-
-@dataclass(frozen=True)
-class Query:
-    """One question: its text, and its speech as a 16 kHz mono float32 waveform (``None`` if text only)."""
-
-    text: str
-    audio: np.ndarray | None = field(default=None, repr=False, compare=False)
-
-
-@dataclass(frozen=True)
-class GenerationSettings:
-    """How to decode. Greedy by default; ``do_sample`` with a ``seed`` is reproducible."""
-
-    max_new_tokens: int = 64
-    do_sample: bool = False
-    temperature: float = 0.7
-    top_p: float = 0.9
-    num_return_sequences: int = 1
-    seed: int | None = 0
-
-    def __post_init__(self) -> None:
-        if self.max_new_tokens < 1:
-            raise ValueError("max_new_tokens must be >= 1")
-        if self.num_return_sequences < 1:
-            raise ValueError("num_return_sequences must be >= 1")
-        if self.num_return_sequences > 1 and not self.do_sample:
-            raise ValueError("num_return_sequences > 1 needs do_sample=True (greedy repeats one answer)")
 
 
 @dataclass(frozen=True)
@@ -78,29 +66,6 @@ class ModelCard:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def check_modality(modality: str) -> Modality:
-    if modality not in MODALITIES:
-        raise ValueError(f"unknown modality {modality!r}; choose one of {', '.join(MODALITIES)}")
-    return modality  # type: ignore[return-value]
-
-
-def user_text(query: Query, modality: Modality, instruction: str | None) -> str | None:
-    """The text part of the user turn: the instruction (audio-text), the question (text-only) or none."""
-    if modality == "text-only":
-        return query.text
-    if modality == "audio-text":
-        return instruction if instruction is not None else DEFAULT_INSTRUCTION
-    return None
-
-
-def needs_audio(query: Query, modality: Modality) -> np.ndarray | None:
-    if modality == "text-only":
-        return None
-    if query.audio is None:
-        raise ValueError(f"modality {modality!r} needs audio, but the query {query.text[:60]!r} has none")
-    return np.asarray(query.audio, dtype=np.float32)
 
 
 class LALM(ABC):
@@ -365,39 +330,3 @@ class LALM(ABC):
             memory_bytes=int(memory),
             system_prompt=self.system_prompt,
         )
-
-
-def weights_fingerprint(module: Any, extra: dict[str, Any] | None = None, sample: int = 256) -> str:
-    """Hash of parameter names, shapes, dtypes and a strided sample of each tensor's values."""
-    import torch
-
-    digest = hashlib.sha256(json.dumps(extra or {}, sort_keys=True).encode())
-    with torch.no_grad():
-        for name, tensor in module.state_dict().items():
-            flat = tensor.detach().reshape(-1)
-            step = max(1, flat.numel() // sample)
-            picked = flat[::step][:sample].float().cpu().numpy().tobytes()
-            digest.update(f"{name}|{tuple(tensor.shape)}|{tensor.dtype}".encode())
-            digest.update(picked)
-    return digest.hexdigest()[:16]
-
-
-def resolve_device_dtype(device: str | None = "auto", dtype: Any = "auto") -> tuple[str, Any]:
-    """``auto`` picks CUDA + bf16 when a GPU is present, else CPU + fp32. ``dtype`` may be a torch.dtype."""
-    import torch
-
-    if device in (None, "auto"):
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' was asked for but no CUDA GPU is visible; use --device cpu")
-    names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
-             "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}
-    if isinstance(dtype, torch.dtype):
-        torch_dtype = dtype
-    elif dtype in (None, "auto"):
-        torch_dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-    elif dtype in names:
-        torch_dtype = names[dtype]
-    else:
-        raise ValueError(f"unknown dtype {dtype!r}; choose auto, float32, bfloat16 or float16")
-    return device, torch_dtype

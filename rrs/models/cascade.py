@@ -2,7 +2,7 @@
 
 ``model`` is the LLM itself (a Hugging Face causal LM), so LoRA, hooks and generation act on a real
 ``transformers`` model exactly as for the big families. Audio is turned into soft input embeddings by
-``rrs.embedded.frontend.WhisperFrontEnd`` (frozen) and spliced into the LLM's own chat template where
+``rrs.models.embedded.frontend.WhisperFrontEnd`` (frozen) and spliced into the LLM's own chat template where
 the user turn holds the audio.
 """
 

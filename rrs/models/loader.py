@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from rrs.models.base import LALM, resolve_device_dtype
+from rrs.models.embedded.assemble import load_embedded
+from rrs.models.qwen2_audio import Qwen2AudioLALM
+from rrs.models.qwen_omni import QwenOmniLALM
 
 EMBEDDED_SPECS = ("embedded", "embedded-small", "embedded-smol")
 FAMILY_BY_MODEL_TYPE = {
@@ -98,14 +101,8 @@ def load_model(
     family, path = resolve_spec(spec)
     device, torch_dtype = resolve_device_dtype(device, dtype)
     if path is None:
-        from rrs.embedded.assemble import load_embedded
-
         return load_embedded(family, device, torch_dtype, system_prompt=system_prompt, progress=progress)
     kwargs = {} if system_prompt is ... else {"system_prompt": system_prompt}
     if family == "qwen2-audio":
-        from rrs.models.qwen2_audio import Qwen2AudioLALM
-
         return Qwen2AudioLALM.from_pretrained(path, device=device, dtype=torch_dtype, **kwargs)
-    from rrs.models.qwen_omni import QwenOmniLALM
-
     return QwenOmniLALM.from_pretrained(path, device=device, dtype=torch_dtype, **kwargs)

@@ -25,7 +25,7 @@ released thinker has its own ``lm_head``; it is set to False explicitly.
 
 ``builtin_config(name, n_layers=...)`` gives the config (optionally with fewer layers, for CPU tests at full
 width); ``build_on_meta(name)`` builds the whole model on the meta device (shapes, no memory);
-``random_lalm(name, ...)`` builds it with random weights inside its project family, with a working processor
+``rrs.testing.shapes.random_lalm(name, ...)`` builds it with random weights inside its project family, with a working processor
 (``tests/test_shapes_cpu.py`` runs the full-width path on CPU at one layer; ``bench/gpu_check.py`` the whole
 7B-shaped model on a GPU).
 """
@@ -224,60 +224,3 @@ def build_on_meta(name_or_config: Any, **config_kwargs: Any) -> Any:
 def count_parameters(model: Any) -> int:
     """Distinct parameters (a tied ``lm_head`` counted once), as ``model.parameters()`` yields them."""
     return sum(p.numel() for p in model.parameters())
-
-
-def random_lalm(
-    name: str,
-    *,
-    n_layers: int | None = None,
-    audio_layers: int | None = None,
-    vision_layers: int | None = None,
-    full_vocab: bool = False,
-    device: str = "cpu",
-    dtype: Any = None,
-    seed: int = 0,
-) -> Any:
-    """A built-in model with RANDOM weights, wrapped in its project family (``Qwen2AudioLALM`` or
-    ``QwenOmniLALM``) with a working processor, for tests and GPU checks without the real checkpoint.
-
-    The processor is the real family processor (Whisper features with 128 mel bins, the chat template,
-    ``<|AUDIO|>`` expansion) around the project's small synthetic tokenizer (``rrs.models.tiny``), since no
-    full Qwen tokenizer is available offline; the model's special-token ids are pointed at that tokenizer's.
-    ``full_vocab=False`` shrinks the embedding and ``lm_head`` to the tokenizer (everything else stays at the
-    published width); ``True`` keeps the published vocabulary, so memory and FLOPs are the real model's.
-    """
-    import torch
-
-    from rrs.models import tiny
-
-    tokenizer = tiny.tiny_tokenizer()
-    config = builtin_config(name, n_layers, audio_layers=audio_layers, vision_layers=vision_layers)
-    ids = tiny._token_ids(tokenizer)
-    text = config.text_config
-    if not full_vocab:
-        text.vocab_size = len(tokenizer)
-    text.pad_token_id, text.eos_token_id, text.bos_token_id = ids["pad"], ids["im_end"], None
-    config.audio_token_index = ids["audio_token"]
-    canonical = canonical_name(name)
-    if canonical == QWEN_OMNI:
-        config.image_token_index, config.video_token_index = ids["image_token"], ids["video_token"]
-        config.audio_start_token_id, config.audio_end_token_id = ids["audio_bos_token"], ids["audio_eos_token"]
-        config.vision_start_token_id = ids["vision_bos_token"]
-        config.user_token_id = int(tokenizer.encode("user", add_special_tokens=False)[0])
-    torch.manual_seed(seed)
-    with torch.device(device):  # initialised in place on the device, in the target dtype
-        model = model_class(config)._from_config(config, dtype=dtype or torch.float32).eval()
-    tiny._set_generation_defaults(model, tokenizer)
-    if canonical == QWEN2_AUDIO:
-        from transformers import Qwen2AudioProcessor
-
-        from rrs.models.qwen2_audio import Qwen2AudioLALM
-
-        processor = Qwen2AudioProcessor(feature_extractor=tiny.tiny_feature_extractor(), tokenizer=tokenizer,
-                                        chat_template=tiny.QWEN2_AUDIO_CHAT_TEMPLATE)
-        return Qwen2AudioLALM(model, processor, name=f"{canonical}-shaped-random")
-    from rrs.models.qwen_omni import QwenOmniLALM, omni_audio_processor_class
-
-    processor = omni_audio_processor_class()(feature_extractor=tiny.tiny_feature_extractor(), tokenizer=tokenizer,
-                                             chat_template=tiny.QWEN_OMNI_CHAT_TEMPLATE)
-    return QwenOmniLALM(model, processor, name=f"{canonical}-shaped-random")

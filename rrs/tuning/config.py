@@ -1,0 +1,70 @@
+"""The tuning contract: :class:`TuneConfig` (everything that defines a run, saved as ``config.json``), the
+methods it can run, and the CPU demo configuration :data:`DEMO_CONFIG`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from rrs.config import ConfigMixin
+
+__all__ = ["DEMO_CONFIG", "LORA_MODULES", "METHODS", "TuneConfig"]
+
+LORA_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+#: ``python -m rrs train --method``: RRS and the four SFT baselines (paper §5.1).
+METHODS = ("rrs", "sft-full", "sft-shallow-mirror", "sft-shallow-parallel", "sft-deep")
+
+
+@dataclass(frozen=True)
+class TuneConfig(ConfigMixin):
+    """Everything that defines an RRS run. Serialised to ``config.json``; the contract with the UI/CLI."""
+
+    model: str = "embedded"
+    method: str = "rrs"
+    pairs: str = "mirror"
+    modality: str = "audio-text"
+    top_percent: float = 25.0
+    penalty: float = 1.0
+    lora_r: int = 16
+    lora_alpha: int = 4
+    lora_dropout: float = 0.1
+    lora_modules: tuple[str, ...] = LORA_MODULES
+    lora_layers: tuple[int, ...] | None = None
+    lr: float = 5e-5
+    epochs: int = 10
+    batch_size: int = 4
+    grad_accum: int = 2
+    weight_decay: float = 0.001
+    betas: tuple[float, float] = (0.9, 0.98)
+    max_grad_norm: float = 1.0
+    seed: int = 0
+    pairs_per_category: int | None = None
+    val_fraction: float = 0.2
+    probe_per_label: int = 50
+    device: str = "auto"
+    dtype: str = "auto"
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}; choose from {', '.join(METHODS)}")
+        if not 0 < self.top_percent <= 100:
+            raise ValueError("top_percent must lie in (0, 100]")
+        if self.penalty < 0:
+            raise ValueError("penalty (λ) must be >= 0")
+        for name in ("epochs", "batch_size", "grad_accum", "lora_r"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1")
+        unknown = set(self.lora_modules) - set(LORA_MODULES)
+        if unknown:
+            raise ValueError(f"unknown LoRA modules {sorted(unknown)}; choose from {', '.join(LORA_MODULES)}")
+
+
+#: The demo configuration: sized to finish in minutes on a 2-core CPU (docs/RESULTS.md).
+#: A first attempt with lr 1e-3, LoRA on layers 16-23 and 3 epochs overshot (probe refusal 60% -> 95% after
+#: epoch 1, then 35%); this slower, wider setting is the documented demo.
+DEMO_CONFIG = TuneConfig(
+    pairs_per_category=8, epochs=4, batch_size=8, grad_accum=1, lr=3e-4, lora_r=8, lora_alpha=16,
+    lora_layers=tuple(range(12, 24)), probe_per_label=40,
+)

@@ -1,0 +1,236 @@
+"""RRS tuning (paper §4.2): LoRA on the LLM moves harmful representations into the refusal zone.
+
+The same trainer runs the paper's SFT baselines with the same LoRA, penalty, probe snapshots, checkpoints and
+resume: each method is one objective (:mod:`rrs.tuning.objectives`), so that methods differ only there.
+
+Loss per step (Eq. 13, with LoRA):  mean_batch ‖f_θ(d, t′) − V_tgt(d)‖² + λ · Σ_modules ‖scaling·B·A‖²
+where V_tgt(d_h) = f0(d_h, t) + ΔV̄ˢ and V_tgt(d_b) = f0(d_b, t) − ΔV̄ˢ are frozen targets from the
+original model (Eq. 12) and t′ is drawn from the paper's prompt pool at every step. The paper sums the
+distance over the batch; the mean used here only rescales it against λ (stated in the config record).
+
+A run writes a run directory (see ``RunDir``): config, features, frozen targets, ``metrics.jsonl`` (step
+losses; per-epoch first-token refusal rates on a fixed probe set), per-epoch representation snapshots
+of the probe set, and an adapter checkpoint per epoch. A killed run resumes from its last complete
+epoch; every epoch draws its order, prompts and dropout from seeds fixed by (seed, epoch), so a resumed
+run writes the same metrics as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rrs.data.builtin import mirror_pairs
+from rrs.data.prompts import EXTRACTION_PROMPT, PROMPT_POOL
+from rrs.data.queries import to_queries
+from rrs.data.splits import pairs_per_category, split_pairs
+from rrs.data.user_files import load_pairs_file
+from rrs.features import refusal_opener_ids
+from rrs.models.loader import load_model as load_lalm
+from rrs.speech import save_wav
+from rrs.store import atomic_write, atomic_write_json
+from rrs.tuning.config import TuneConfig
+from rrs.tuning.lora import attach_lora, lora_delta_penalty
+from rrs.tuning.objectives import Sample, objective_for
+from rrs.tuning.run_dir import RunDir
+
+__all__ = ["RRSTrainer", "Trainer"]
+
+
+class Trainer:
+    """Runs one tuning job (RRS or an SFT baseline, by ``cfg.method``) into a run directory."""
+
+    def __init__(self, cfg: TuneConfig, run_dir: str | Path, model: Any = None,
+                 log: Callable[[str], None] = print, progress: bool = True) -> None:
+        self.cfg = cfg
+        self.run = RunDir(run_dir)
+        self._model = model
+        self.log = log
+        self.progress = progress
+        self.objective = objective_for(cfg.method)
+
+    # -- data -------------------------------------------------------------------------------------
+    @property
+    def model(self) -> Any:
+        return self._model
+
+    def load_model(self) -> Any:
+        if self._model is None:
+            self._model = load_lalm(self.cfg.model, self.cfg.device, self.cfg.dtype, progress=self.progress)
+        return self._model
+
+    def pairs(self) -> tuple[list[Any], list[Any]]:
+        pairs = mirror_pairs() if self.cfg.pairs == "mirror" else load_pairs_file(self.cfg.pairs)
+        train, val = split_pairs(pairs, self.cfg.val_fraction, self.cfg.seed)
+        train = pairs_per_category(train, self.cfg.pairs_per_category)
+        return train, val
+
+    def prepare(self) -> dict[str, Any]:
+        """Targets from the ORIGINAL model (written once per run) and the probe set."""
+        self.load_model()
+        train, val = self.pairs()
+        probe_pairs = val[: self.cfg.probe_per_label]
+        probe_items = [p.harmful for p in probe_pairs] + [p.benign for p in probe_pairs]
+        probe = to_queries(probe_items, self.cfg.seed)
+        if not self.run.probe.is_file():
+            self._write_probe(probe_items, probe)
+        prepared = self.objective.samples(self, train)
+        return {**prepared, "probe": probe, "probe_items": probe_items, "n_train_pairs": len(train),
+                "n_val_pairs": len(val)}
+
+    def batch_loss(self, batch: Sequence[Sample], prompt: str, rng: random.Random) -> Any:
+        """The method's objective on one micro-batch (without the penalty)."""
+        return self.objective.loss(self._model, batch, self.cfg.modality, prompt, rng)
+
+    def _write_probe(self, items: Sequence[Any], queries: Sequence[Any]) -> None:
+        records = []
+        for item, query in zip(items, queries, strict=True):
+            audio = None
+            if query.audio is not None:
+                audio = f"probe_audio/{item.uid}.wav"
+                save_wav(self.run.path / audio, query.audio)
+            records.append({"uid": item.uid, "prompt": item.prompt, "label": item.label,
+                            "category": item.category, "audio": audio})
+        atomic_write_json(self.run.probe, records)
+
+    # -- per-epoch snapshot ------------------------------------------------------------------------
+    def snapshot(self, epoch: int, probe: Sequence[Any], probe_items: Sequence[Any]) -> dict[str, Any]:
+        """Probe representations f(d, t) at this epoch, and the first-token refusal rates they imply."""
+        import torch
+        from safetensors.torch import save_file
+
+        model = self._model
+        was_training = model.model.training
+        model.model.eval()
+        reps = []
+        with torch.no_grad():
+            for start in range(0, len(probe), 8):
+                reps.append(model.last_hidden(probe[start : start + 8], self.cfg.modality, EXTRACTION_PROMPT))
+        model.model.train(was_training)
+        reps_t = torch.cat(reps).float().cpu()
+        with torch.no_grad():
+            top = model.lm_head(reps_t.to(model.device, model.dtype)).argmax(-1).cpu()
+        openers = torch.tensor(refusal_opener_ids(model.tokenizer))
+        refused = torch.isin(top, openers)
+        labels = [it.label for it in probe_items]
+        is_h = torch.tensor([lab == "harmful" for lab in labels])
+        self.run.snapshots.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.run.snapshot(epoch), lambda tmp: save_file({"representations": reps_t.contiguous()}, tmp))
+        return {
+            "harmful_refusal": round(100.0 * float(refused[is_h].float().mean()), 2),
+            "benign_refusal": round(100.0 * float(refused[~is_h].float().mean()), 2),
+        }
+
+    # -- training ----------------------------------------------------------------------------------
+    def train(self, resume: bool = False, stop_after_steps: int | None = None) -> RunDir:
+        """Run (or resume) the job. ``stop_after_steps`` simulates a kill, for tests."""
+        import torch
+
+        cfg = self.cfg
+        self.run.path.mkdir(parents=True, exist_ok=True)
+        if self.run.config.is_file():
+            saved = TuneConfig.from_json(json.loads(self.run.config.read_text()))
+            if not resume:
+                raise FileExistsError(f"{self.run.path} already holds a run; pass --resume or choose a new folder")
+            if saved != cfg:
+                self.log("resuming with the configuration saved in the run directory")
+                self.cfg = cfg = saved
+        else:
+            atomic_write_json(self.run.config, cfg.to_json())
+        self.run.write_status(state="preparing", pid=os.getpid(), message="extracting representations")
+        try:
+            return self._train(resume, stop_after_steps, torch)
+        except KeyboardInterrupt:
+            self.run.write_status(state="stopped", message="interrupted; resume with --resume")
+            raise
+        except Exception as err:
+            self.run.write_status(state="failed", message=f"{type(err).__name__}: {err}")
+            raise
+
+    def _train(self, resume: bool, stop_after_steps: int | None, torch: Any) -> RunDir:
+        from peft import set_peft_model_state_dict
+        from safetensors.torch import load_file
+        from tqdm.auto import tqdm
+
+        cfg = self.cfg
+        prepared = self.prepare()
+        samples, probe, probe_items = prepared["samples"], prepared["probe"], prepared["probe_items"]
+        model = self._model
+        torch.manual_seed(cfg.seed)  # LoRA's A matrices are drawn at random: make that reproducible
+        peft_model = attach_lora(model, cfg)
+        params = [p for p in peft_model.parameters() if p.requires_grad]
+        optimiser = torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+        done = self.run.completed_epochs()
+        start_epoch = done[-1] if (resume and done) else 0
+        if start_epoch:
+            ckpt = self.run.checkpoint(start_epoch)
+            set_peft_model_state_dict(peft_model, load_file(ckpt / "adapter_model.safetensors"))
+            optimiser.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=True))
+            self.run.truncate_metrics(start_epoch)
+            self.log(f"resuming after epoch {start_epoch}")
+        else:
+            if self.run.metrics.exists():
+                self.run.metrics.unlink()
+            rates = self.snapshot(0, probe, probe_items)
+            self.run.append_metric({"type": "epoch", "epoch": 0, **rates})
+        steps_per_epoch = -(-len(samples) // (cfg.batch_size * cfg.grad_accum))
+        total = steps_per_epoch * cfg.epochs
+        self.run.write_status(state="running", epoch=start_epoch, step=start_epoch * steps_per_epoch,
+                              total_steps=total, message="training", n_samples=len(samples),
+                              n_train_pairs=prepared["n_train_pairs"])
+        bar = tqdm(total=total, initial=start_epoch * steps_per_epoch, desc=cfg.method.upper(), disable=not self.progress)
+        steps_run = 0
+        for epoch in range(start_epoch + 1, cfg.epochs + 1):
+            rng = random.Random(f"{cfg.seed}-{epoch}")
+            torch.manual_seed(cfg.seed * 1000 + epoch)
+            order = list(range(len(samples)))
+            rng.shuffle(order)
+            peft_model.train()
+            started = time.time()
+            for step in range(steps_per_epoch):
+                chunk = order[step * cfg.batch_size * cfg.grad_accum : (step + 1) * cfg.batch_size * cfg.grad_accum]
+                prompt = rng.choice(PROMPT_POOL)
+                optimiser.zero_grad(set_to_none=True)
+                rep_total = 0.0
+                for micro in range(cfg.grad_accum):
+                    ids = chunk[micro * cfg.batch_size : (micro + 1) * cfg.batch_size]
+                    if not ids:
+                        continue
+                    rep_loss = self.batch_loss([samples[i] for i in ids], prompt, rng)
+                    (rep_loss * len(ids) / len(chunk)).backward()
+                    rep_total += float(rep_loss.detach()) * len(ids) / len(chunk)
+                penalty = lora_delta_penalty(peft_model)
+                if cfg.penalty > 0:
+                    (cfg.penalty * penalty).backward()
+                torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+                optimiser.step()
+                row = {"type": "step", "epoch": epoch, "step": (epoch - 1) * steps_per_epoch + step + 1,
+                       "rep_loss": round(rep_total, 4), "penalty": float(f"{float(penalty.detach()):.6g}"),
+                       "loss": round(rep_total + cfg.penalty * float(penalty.detach()), 4), "prompt": prompt}
+                self.run.append_metric(row)
+                bar.update(1)
+                bar.set_postfix(loss=f"{row['loss']:.2f}")
+                self.run.write_status(epoch=epoch - 1, step=row["step"], loss=row["loss"])
+                steps_run += 1
+                if stop_after_steps is not None and steps_run >= stop_after_steps:
+                    raise KeyboardInterrupt("stop_after_steps reached")
+            rates = self.snapshot(epoch, probe, probe_items)
+            self.run.append_metric({"type": "epoch", "epoch": epoch, **rates})
+            ckpt = self.run.checkpoint(epoch)
+            ckpt.mkdir(parents=True, exist_ok=True)
+            peft_model.save_pretrained(str(ckpt))
+            torch.save(optimiser.state_dict(), ckpt / "optimizer.pt")
+            (ckpt / "COMPLETE").write_text(f"{time.time() - started:.1f}\n")
+            self.run.write_status(epoch=epoch, message=f"epoch {epoch} done")
+        bar.close()
+        self.run.write_status(state="done", message="finished", epoch=cfg.epochs)
+        return self.run
+
+
+#: The name the trainer had when it ran RRS only; kept for callers and saved scripts.
+RRSTrainer = Trainer

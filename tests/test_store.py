@@ -1,0 +1,49 @@
+"""rrs.store: atomic writes, tolerant reads and the file names of a run folder."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rrs.store import RunFolder, atomic_write, atomic_write_json, read_json, read_jsonl, sha256_file
+
+
+def test_an_interrupted_write_leaves_the_old_file(tmp_path):
+    path = atomic_write_json(tmp_path / "a" / "x.json", {"v": 1})
+
+    def broken(tmp: str) -> None:
+        with open(tmp, "w") as handle:
+            handle.write("{half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(path, broken)
+    assert read_json(path) == {"v": 1} and [p.name for p in path.parent.iterdir()] == ["x.json"]
+    assert len(sha256_file(path)) == 64
+
+
+def test_tolerant_reads(tmp_path):
+    assert read_json(tmp_path / "missing.json", {}) == {}
+    (tmp_path / "torn.json").write_text("{")
+    assert read_json(tmp_path / "torn.json") is None
+    (tmp_path / "m.jsonl").write_text('{"a": 1}\n{"a": 2}\n{"a"')
+    assert read_jsonl(tmp_path / "m.jsonl") == [{"a": 1}, {"a": 2}] and read_jsonl(tmp_path / "none") == []
+
+
+def test_run_folder_names_epochs_and_status(tmp_path):
+    run = RunFolder(tmp_path / "run")
+    assert run.config.name == "config.json" and run.results.name == "results.json"
+    assert run.snapshot(3).name == "epoch_003.safetensors" and run.projection("tsne", ".log").name == "tsne.log"
+    for epoch in (2, 1, 3):
+        run.checkpoint(epoch).mkdir(parents=True)
+        run.snapshot(epoch).parent.mkdir(exist_ok=True)
+        run.snapshot(epoch).write_bytes(b"")
+    (run.checkpoint(1) / "COMPLETE").write_text("1.5")
+    (run.checkpoint(3) / "COMPLETE").write_text("1.5")
+    assert run.completed_epochs() == [1, 3] and [e for e, _ in run.snapshot_files()] == [1, 2, 3]
+    run.write_status(state="running", step=1)
+    run.write_status(step=2)
+    status = json.loads(run.status.read_text())
+    assert status["state"] == "running" and status["step"] == 2 and status["updated"] > 0
+    assert run.read_config() == {} and run.read_metrics() == []

@@ -1,0 +1,194 @@
+"""The Tune page (streamlit AppTest) and its helpers, on a tiny random model.
+
+The tuning jobs run as real background processes (``python -m rrs train``) on a tiny random Qwen2-Audio
+checkpoint; runs and caches go to temporary folders (``RRS_RUNS``, ``RRS_CACHE``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashboard import tune_view
+from rrs import runs
+from rrs.projection import EpochMap
+from rrs.runs import Job
+from rrs.tuning import DEMO_CONFIG
+from ui.pagetest import TIMEOUT, charts, ok, page, stop_job, wait_job
+
+TUNE = page("tune")
+
+def test_tune_form_launches_a_job_and_the_page_shows_curves_and_map(dirs, tiny):
+    at = AppTest.from_file(TUNE, default_timeout=TIMEOUT)
+    at.session_state["model_key"] = (tiny["ckpt"], "cpu", "float32")  # the loaded model is the default
+    at.run()
+    ok(at)
+    assert at.text_input(key="tune_model").value == tiny["ckpt"]
+    assert at.selectbox(key="tune_method").value == "rrs"
+    assert "sft-shallow-parallel" in at.selectbox(key="tune_method").options
+    at.text_input(key="tune_name").set_value("tiny-run")
+    at.text_input(key="tune_pairs").set_value(tiny["pairs"])
+    at.text_input(key="tune_layers").set_value("all")
+    for key, value in dict(tune_epochs=2, tune_batch_size=2, tune_grad_accum=1, tune_lora_r=2, tune_lora_alpha=4,
+                           tune_probe_per_label=2, tune_pairs_per_category=0, tune_top_percent=50.0).items():
+        at.number_input(key=key).set_value(value)
+    at.button(key="tune_submit").click().run()
+    ok(at)
+    assert not at.error, [e.value for e in at.error]
+    assert any("tiny-run" in s.value for s in at.success)
+    assert at.selectbox(key="tune_run").value == "tiny-run"
+
+    run = runs.runs_root() / "tiny-run"
+    status = wait_job(run)
+    assert status["state"] == "done", Job(run).log()
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"] == tiny["ckpt"] and config["epochs"] == 2 and config["lora_layers"] is None
+
+    at.run()
+    ok(at)
+    assert not at.error, [e.value for e in at.error]
+    shown = charts(at)
+    assert len(shown) >= 3  # loss curve, refusal curves, the map
+    assert at.radio(key="tune_map_method").value == "pca"
+    assert (run / "projections" / "pca.npz").is_file()
+    assert at.select_slider(key="tune_epoch_tiny-run").value == 2
+    # Colour by category and go back an epoch: still a map, from the cache.
+    at.radio(key="tune_map_color").set_value("category")
+    at.select_slider(key="tune_epoch_tiny-run").set_value(0).run()
+    ok(at)
+    assert len(charts(at)) >= 3
+    # Picking a point on the map plays its spoken probe question.
+    probe = json.loads((run / "probe.json").read_text())
+    details = tune_view.selection_details(run, probe, [len(probe) - 1, 0])
+    assert details["audio"][:4] == b"RIFF" and probe[-1]["prompt"] in details["text"]
+    assert len(details["table"]) == 2 and tune_view.selection_details(run, probe, [99]) == {}
+    # Compare with a second run (a copy with another learning rate).
+    other = runs.runs_root() / "tiny-copy"
+    shutil.copytree(run, other)
+    (other / "config.json").write_text(json.dumps({**config, "lr": 0.5}))
+    at.run()
+    at.selectbox(key="tune_compare").set_value("tiny-copy").run()
+    ok(at)
+    diff = [d.value for d in at.dataframe if "setting" in d.value.columns]
+    assert len(diff) == 1 and diff[0]["setting"].tolist() == ["lr"]
+    assert len(charts(at)) >= 5  # + both runs' refusal curves
+    # A second run submitted with a bad layer string is refused with a message, not an exception.
+    at.text_input(key="tune_name").set_value("bad-run")
+    at.text_input(key="tune_layers").set_value("sixteen")
+    at.button(key="tune_submit").click().run()
+    ok(at)
+    assert any("layers" in e.value for e in at.error)
+    assert not (runs.runs_root() / "bad-run").exists()
+
+
+def test_a_failed_run_shows_the_error_the_log_and_resume(dirs):
+    at = AppTest.from_file(TUNE, default_timeout=TIMEOUT).run()
+    at.text_input(key="tune_name").set_value("broken")
+    at.text_input(key="tune_model").set_value(str(dirs / "no-such-model"))
+    at.button(key="tune_submit").click().run()
+    ok(at)
+    run = runs.runs_root() / "broken"
+    status = wait_job(run)
+    assert status["state"] in ("failed", "died"), Job(run).log()
+    at.run()
+    ok(at)
+    assert any("no-such-model" in e.value or "did not" in e.value or "ended" in e.value for e in at.error), \
+        [e.value for e in at.error]
+    assert any(x.label == "Show log" for x in at.expander)
+    assert "no-such-model" in Job(run).log()
+    assert at.button(key="tune_resume")  # offered for failed runs
+    assert not charts(at)
+
+
+def test_stop_and_resume_buttons(dirs, tiny):
+    at = AppTest.from_file(TUNE, default_timeout=TIMEOUT).run()
+    at.text_input(key="tune_name").set_value("long-run")
+    at.text_input(key="tune_model").set_value(tiny["ckpt"])
+    at.text_input(key="tune_pairs").set_value(tiny["pairs"])
+    at.text_input(key="tune_layers").set_value("all")
+    for key, value in dict(tune_epochs=500, tune_batch_size=2, tune_grad_accum=1, tune_lora_r=2,
+                           tune_probe_per_label=2, tune_pairs_per_category=0).items():
+        at.number_input(key=key).set_value(value)
+    at.button(key="tune_submit").click().run()
+    run = runs.runs_root() / "long-run"
+    try:
+        start = time.time()
+        while Job(run).state()["state"] != "running" and time.time() - start < 180:
+            assert Job(run).state()["state"] in runs.ACTIVE_STATES, Job(run).log()
+            time.sleep(0.5)
+        at.run()
+        ok(at)
+        keys = [b.key for b in at.button]
+        assert "tune_stop" in keys and "tune_resume" not in keys
+        at.button(key="tune_stop").click().run()
+        ok(at)
+        status = wait_job(run, 60)
+        assert status["state"] == "stopped", status
+        at.run()
+        assert any("Stopped" in w.value for w in at.warning)
+        first_pid = status["pid"]
+        at.button(key="tune_resume").click().run()
+        ok(at)
+        assert json.loads((run / "job.json").read_text())["pid"] != first_pid
+        assert "--resume" in json.loads((run / "job.json").read_text())["command"]
+        assert Job(run).state()["state"] in runs.ACTIVE_STATES  # not "stopped" any more
+        at.run()
+        keys = [b.key for b in at.button]
+        assert "tune_resume" not in keys and "tune_stop" in keys  # no second Resume while it starts
+    finally:
+        stop_job(run)
+
+
+def test_tune_config_from_form_values():
+    from rrs.config import layers_text
+
+    cfg = tune_view.tune_config({"model": "m", "layers": "0-1", "pairs_per_category": 0, "lr": 0.001})
+    assert (cfg.model, cfg.lora_layers, cfg.lr, cfg.pairs_per_category) == ("m", (0, 1), 0.001, None)
+    assert tune_view.tune_config({"pairs_per_category": 8}).pairs_per_category == 8
+    assert cfg.method == "rrs" and tune_view.tune_config({"method": "sft-deep"}).method == "sft-deep"
+    assert tune_view.tune_config({}) == DEMO_CONFIG  # the form's defaults are the demo configuration
+    for bad in ("sixteen", "5-3", "1,,2"):
+        with pytest.raises(ValueError):
+            tune_view.tune_config({"layers": bad})
+    with pytest.raises(ValueError):
+        tune_view.tune_config({"model": " "})
+    assert layers_text(range(16, 24)) == "16-23" and layers_text(None) == "all" and layers_text([1, 3]) == "1,3"
+    with pytest.raises(ValueError):
+        runs.check_name("../etc")
+
+
+def test_resume_reuses_the_original_command_of_a_run_without_config(tmp_path):
+    run = tmp_path / "x"
+    run.mkdir()
+    (run / "job.json").write_text(json.dumps({"command": ["/py", "-m", "rrs", "train", "--model", "m", "--out",
+                                                          str(run)], "kind": "train"}))
+    Job(run).restart()
+    command = json.loads((run / "job.json").read_text())["command"]
+    assert command[command.index("train"):] == ["train", "--model", "m", "--resume", "--out", str(run)]
+    stop_job(run)
+
+
+def test_map_figure_has_fixed_axes_frames_and_hover():
+    rng = np.random.default_rng(0)
+    coords = rng.standard_normal((4, 6, 2)).astype(np.float32)
+    probe = [{"uid": str(i), "prompt": f"question {i}", "label": "harmful" if i < 3 else "benign",
+              "category": "a" if i % 2 else "b", "audio": None} for i in range(6)]
+    emap = EpochMap("pca", [0, 1, 2, 3], coords)
+    fig = tune_view.map_figure(emap, probe, epoch=1, color_by="label")
+    assert len(fig.frames) == 4 and [f.name for f in fig.frames] == ["0", "1", "2", "3"]
+    assert fig.layout.xaxis.autorange is False and fig.layout.xaxis.range[0] <= coords[..., 0].min()
+    assert fig.layout.yaxis.range[1] >= coords[..., 1].max()
+    harmful = fig.data[0]
+    assert harmful.name == "harmful" and list(harmful.customdata) == [0, 1, 2]
+    np.testing.assert_allclose(harmful.x, coords[1, :3, 0])
+    assert "question 0" in harmful.hovertext[0]
+    assert len(fig.frames[0].data) == 2 and fig.frames[1].layout.title.text.endswith("epoch 1</b>")
+    by_category = tune_view.map_figure(emap, probe, color_by="category")
+    assert {t.name for t in by_category.data} == {"a", "b"}
+    event = {"selection": {"points": [{"customdata": 4}, {"customdata": [5]}, {"x": 1}]}}
+    assert tune_view.selected_points(event) == [4, 5] and tune_view.selected_points(None) == []
