@@ -101,6 +101,17 @@ def refusal_figure(epochs: Any, title: str = "First-token refusal on the probe s
     return _styled(fig, 360)
 
 
+def separation_figure(epochs: Any) -> go.Figure:
+    """Per-epoch separation score: cross-validated linear-probe accuracy, harmful vs benign probe states."""
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=epochs["epoch"], y=epochs["separation"], name="separation", mode="lines+markers",
+                             line=dict(color=SELECTED_COLOR)))
+    fig.add_hline(y=50, line=dict(color=MUTED_COLOR, dash="dot"), annotation_text="chance")
+    fig.update_layout(title="Separation of harmful and benign (probe accuracy)", xaxis_title="epoch",
+                      yaxis_title="accuracy %", yaxis_range=[40, 102], xaxis=dict(dtick=1))
+    return _styled(fig, 300)
+
+
 def _hover(record: dict[str, Any]) -> str:
     prompt = "<br>".join(textwrap.wrap(str(record.get("prompt", "")), 70)[:4])
     return f"<b>{record.get('label', '?')}</b> · {record.get('category', '?')}<br>{prompt}"

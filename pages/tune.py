@@ -147,8 +147,16 @@ def _map(run_dir: Path, probe: list[dict]) -> None:
     ss[last_key] = emap.epochs[-1]
     epoch = c[2].select_slider("Epoch", options=emap.epochs, key=epoch_key)
     fig = view.map_figure(emap, probe, epoch, color_by)
-    event = st.plotly_chart(fig, key=f"tune_map_{run_dir.name}", on_select="rerun",
-                            selection_mode=("points", "box", "lasso"))
+    epochs = run_summary(run_dir).epochs
+    has_separation = "separation" in epochs and epochs["separation"].notna().any()
+    map_col, side_col = st.columns([3, 1]) if has_separation else (st.container(), None)
+    event = map_col.plotly_chart(fig, key=f"tune_map_{run_dir.name}", on_select="rerun",
+                                 selection_mode=("points", "box", "lasso"))
+    if side_col is not None:
+        side_col.plotly_chart(view.separation_figure(epochs), key=f"tune_sep_{run_dir.name}")
+        side_col.caption("Separation score: 5-fold cross-validated accuracy of a linear probe telling harmful "
+                         "from benign on the full-width states (50% = no signal). It rises as RRS reshapes "
+                         "the space.")
     st.caption("One projection is fitted on all epochs together, so the axes are fixed and motion is real. "
                "▶ play animates the epochs; click a point (or lasso several) to hear it.")
     picked = [i for i in view.selected_points(event) if 0 <= i < len(probe)]

@@ -80,7 +80,7 @@ def test_embedded_model_end_to_end(embedded, spoken):
     for modality in ("audio-text", "text-only", "audio-only"):
         hidden = embedded.last_hidden(spoken, modality)
         logits = embedded.first_token_logits(spoken, modality)
-        assert hidden.shape == (2, 896)
+        assert hidden.shape == (2, expected[0])
         with torch.no_grad():
             torch.testing.assert_close(embedded.lm_head(hidden).float(), logits, atol=1e-3, rtol=1e-4)
         answers = embedded.generate(spoken, modality, settings=GenerationSettings(max_new_tokens=8))

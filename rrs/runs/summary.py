@@ -12,7 +12,7 @@ import pandas as pd
 from rrs.store import RunFolder, read_json
 
 STEP_COLUMNS = ("step", "epoch", "rep_loss", "penalty", "loss")
-EPOCH_COLUMNS = ("epoch", "harmful_refusal", "benign_refusal")
+EPOCH_COLUMNS = ("epoch", "harmful_refusal", "benign_refusal", "separation")
 
 
 @dataclass
@@ -23,7 +23,7 @@ class RunSummary:
     path: Path
     config: dict[str, Any]
     steps: Any  # pandas.DataFrame with STEP_COLUMNS
-    epochs: Any  # pandas.DataFrame with EPOCH_COLUMNS (refusal rates in %)
+    epochs: Any  # pandas.DataFrame with EPOCH_COLUMNS (refusal rates and separation in %)
     probe: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -33,10 +33,18 @@ def run_summary(run_dir: str | Path) -> RunSummary:
     rows = run.read_metrics()
     steps = pd.DataFrame([{k: r.get(k) for k in STEP_COLUMNS} for r in rows if r.get("type") == "step"],
                          columns=list(STEP_COLUMNS))
-    epochs = pd.DataFrame([{k: r.get(k) for k in EPOCH_COLUMNS} for r in rows if r.get("type") == "epoch"],
-                          columns=list(EPOCH_COLUMNS))
+    epochs = pd.DataFrame([_epoch_row(r) for r in rows if r.get("type") == "epoch"], columns=list(EPOCH_COLUMNS))
     epochs = epochs.drop_duplicates("epoch", keep="last").sort_values("epoch").reset_index(drop=True)
     return RunSummary(run.name, run.path, run.read_config(), steps, epochs, read_json(run.probe, []))
+
+
+def _epoch_row(row: dict[str, Any]) -> dict[str, Any]:
+    """One epoch's rates; ``separation`` is the probe's cross-validated linear-probe accuracy in % (runs from
+    before the separation score was recorded have none)."""
+    out = {k: row.get(k) for k in EPOCH_COLUMNS}
+    accuracy = (row.get("separation") or {}).get("probe_accuracy")
+    out["separation"] = None if accuracy is None else round(100.0 * accuracy, 1)
+    return out
 
 
 @dataclass

@@ -32,6 +32,7 @@ from rrs.data.splits import pairs_per_category, split_pairs
 from rrs.data.user_files import load_pairs_file
 from rrs.features import refusal_opener_ids
 from rrs.models.loader import load_model as load_lalm
+from rrs.separation import separation_scores
 from rrs.speech import save_wav
 from rrs.store import atomic_write, atomic_write_json
 from rrs.tuning.config import TuneConfig
@@ -124,6 +125,7 @@ class Trainer:
         return {
             "harmful_refusal": round(100.0 * float(refused[is_h].float().mean()), 2),
             "benign_refusal": round(100.0 * float(refused[~is_h].float().mean()), 2),
+            "separation": separation_scores(reps_t, labels, seed=self.cfg.seed),
         }
 
     # -- training ----------------------------------------------------------------------------------
