@@ -38,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     p_meas.add_argument("--n-safety", type=int, default=60)
     p_meas.add_argument("--modalities", default="text-only,audio-text,audio-only",
                         help="comma-separated modalities for the adapted model")
+    p_meas.add_argument("--cells", default="",
+                        help="comma-separated shell patterns of the cells to run, e.g. 'adapted/*' (default: all)")
     p_meas.add_argument("--out", default=None,
                         help="the report (default docs/<variant>_measurements.json); rerunning with the same "
                         "settings resumes at the next cell")
@@ -55,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "measure":
         out = args.out or f"docs/{args.variant}_measurements.json"
         report = measure_all(args.variant, args.n_heldout, args.n_safety, out,
-                             modalities=[m.strip() for m in args.modalities.split(",") if m.strip()])
+                             modalities=[m.strip() for m in args.modalities.split(",") if m.strip()],
+                             cells=[c.strip() for c in args.cells.split(",") if c.strip()])
         print(json.dumps(report["cells"], indent=1)[:4000])
     return 0
 

@@ -17,6 +17,7 @@ rerun with the same settings (a finished cell is never recomputed):
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -108,8 +109,12 @@ class Report:
         self.path, self.data = path, {"settings": settings, "cells": {}}
         if path and path.is_file():
             old = json.loads(path.read_text())
-            if old.get("settings") == settings:
-                self.data = old
+            if old.get("settings") != settings:
+                raise ValueError(
+                    f"{path} holds measurements taken with other settings ({old.get('settings')}); pass another "
+                    "--out, or the same settings to resume it"
+                )
+            self.data = old
 
     def cell(self, name: str, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         if name not in self.data["cells"]:
@@ -142,36 +147,56 @@ def safety_cell(model: Any, texts: dict[str, list[str]], modality: str, tokens: 
     return out
 
 
+PROMPT_VARIANTS = (("no-system-turn", NO_SYSTEM_TURN), ("template-default", None),
+                   ("safety-prompt", SAFETY_SYSTEM_PROMPT))
+
+
+def cell_plan(variant: str, modalities: Sequence[str], set_pairs: Sequence[str]) -> list[str]:
+    """Every cell's name, most informative first (a run cut short still has the headline figures)."""
+    default = variant_system_prompt(variant)
+    prompts = [f"llm-alone/text-only/harmbench-vs-rho/{name}" for name, p in PROMPT_VARIANTS if p != default]
+    names = [f"llm-alone/text-only/{set_pairs[0]}"]
+    names += [f"adapted/{m}/{set_pairs[0]}" for m in modalities]
+    names += ["adapted/understanding"]
+    for pair in set_pairs[1:]:
+        names += [f"llm-alone/text-only/{pair}"] + [f"adapted/{m}/{pair}" for m in modalities]
+    return names + prompts
+
+
+def variant_system_prompt(variant: str) -> str | None:
+    from rrs.models.embedded.assemble import variant as variant_spec
+
+    return variant_spec(variant).system_prompt
+
+
 def measure_all(variant: str = "embedded", n_heldout: int = 132, n_safety: int = 60,
                 out: str | None = None, modalities: Sequence[str] = ("text-only", "audio-text", "audio-only"),
-                set_pairs: Sequence[str] = SET_PAIRS) -> dict[str, Any]:
-    """Fill (or resume) the report at ``out``; see the module docstring for what it holds."""
+                set_pairs: Sequence[str] = SET_PAIRS, cells: Sequence[str] | None = None) -> dict[str, Any]:
+    """Fill (or resume) the report at ``out``; see the module docstring for what it holds.
+
+    ``cells`` keeps only the cells whose names match one of these shell patterns (e.g. ``adapted/*``);
+    the report file accumulates cells over several calls with the same settings.
+    """
     from rrs.models.base import Query
     from rrs.models.embedded.assemble import load_embedded
 
     settings = {"variant": variant, "n_heldout": n_heldout, "n_safety": n_safety, "judge": "keyword",
-                "decoding": "greedy", "modalities": list(modalities), "set_pairs": list(set_pairs)}
+                "decoding": "greedy"}
     report = Report(Path(out) if out else None, settings)
     sets = safety_sets(n_safety)
-    model = load_embedded(variant, adapted=False)
-    report.data["llm_alone_name"] = model.name
-    for pair in set_pairs:
-        report.cell(f"llm-alone/text-only/{pair}", lambda p=pair: safety_cell(model, sets[p], "text-only"))
-    # The system prompt is chosen by measurement: the variant's default (above) against the alternatives.
-    default_prompt = model.system_prompt
-    for name, prompt in (("no-system-turn", NO_SYSTEM_TURN), ("template-default", None),
-                         ("safety-prompt", SAFETY_SYSTEM_PROMPT)):
-        if prompt == default_prompt:
-            continue
-        model.system_prompt = prompt
-        report.cell(f"llm-alone/text-only/harmbench-vs-rho/{name}",
-                    lambda: safety_cell(model, sets["harmbench-vs-rho"], "text-only"))
-    del model
-    model = load_embedded(variant)
-    report.data["model"] = model.name
-    report.data["system_prompt"] = model.system_prompt
+    plan = [c for c in cell_plan(variant, modalities, set_pairs)
+            if not cells or any(fnmatch.fnmatch(c, pattern) for pattern in cells)]
+    todo = [c for c in plan if c not in report.data["cells"]]
+    loaded: dict[str, Any] = {}
 
-    def understanding() -> dict[str, Any]:
+    def model_for(state: str) -> Any:
+        if state not in loaded:
+            loaded.clear()  # one 1.5B model in memory at a time
+            loaded[state] = load_embedded(variant, adapted=state == "adapted")
+            report.data[f"{state}_name"] = loaded[state].name
+        return loaded[state]
+
+    def understanding(model: Any) -> dict[str, Any]:
         heldout = benign_questions("heldout")[:n_heldout]
         waves = speak(heldout)
         queries = [Query(q, w) for q, w in zip(heldout, waves, strict=True)]
@@ -190,8 +215,15 @@ def measure_all(variant: str = "embedded", n_heldout: int = 132, n_safety: int =
             "examples": [{"question": q, "repeat": r} for q, r in list(zip(heldout, repeats, strict=True))[:8]],
         }
 
-    report.cell("adapted/understanding", understanding)
-    for modality in modalities:
-        for pair in set_pairs:
-            report.cell(f"adapted/{modality}/{pair}", lambda m=modality, p=pair: safety_cell(model, sets[p], m))
+    for name in todo:
+        parts = name.split("/")
+        model = model_for(parts[0])
+        if parts[1] == "understanding":
+            report.cell(name, lambda m=model: understanding(m))
+            continue
+        prompt = dict(PROMPT_VARIANTS)[parts[3]] if len(parts) > 3 else variant_system_prompt(variant)
+        model.system_prompt = prompt
+        report.cell(name, lambda m=model, p=parts: safety_cell(m, sets[p[2]], p[1]))
+        model.system_prompt = variant_system_prompt(variant)
+    report.data["system_prompt"] = variant_system_prompt(variant)
     return report.data
