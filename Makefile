@@ -3,6 +3,8 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The dashboard's address: this machine only unless you pass HOST=0.0.0.0 (see README).
+HOST ?= 127.0.0.1
 
 .PHONY: setup run test test-fast test-browser lint prepare prepare-quiet bench clean
 
@@ -20,7 +22,7 @@ prepare: setup
 	$(BIN)/python -m rrs.embedded prepare --variant embedded-small
 
 run: prepare
-	RRS_AUTOLOAD=embedded $(BIN)/streamlit run dashboard/app.py --server.headless true
+	RRS_AUTOLOAD=embedded $(BIN)/streamlit run dashboard/app.py --server.headless true --server.address $(HOST)
 
 test: setup prepare-quiet
 	$(BIN)/ruff check .
