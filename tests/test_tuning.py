@@ -121,3 +121,20 @@ def test_every_method_has_one_objective():
     assert all(objective_for(m).method == m for m in METHODS)
     with pytest.raises(ValueError, match="choose from"):
         objective_for("sft-everything")
+
+
+def test_precision_auto_is_resolved_and_recorded(tmp_path, tiny_workspace_factory):
+    import json
+
+    from rrs.hardware import resolve_precision
+    from rrs.tuning import TuneConfig, Trainer
+
+    ws = tiny_workspace_factory(tmp_path)
+    cfg = TuneConfig(model=ws["ckpt"], pairs=ws["pairs"], epochs=1, batch_size=2, grad_accum=1, lora_r=2,
+                     probe_per_label=2, device="cpu", dtype="float32", precision="auto")
+    Trainer(cfg, tmp_path / "run", progress=False).train()
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["precision"] == resolve_precision("auto", "cpu") != "auto"
+    epochs = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+              if '"epoch"' in line and '"type": "epoch"' in line]
+    assert epochs and all("probe_accuracy" in e["separation"] for e in epochs)

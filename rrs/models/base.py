@@ -80,6 +80,8 @@ class LALM(ABC):
         self.name = name
         self.system_prompt = system_prompt
         self._fingerprint: str | None = None
+        #: "bf16" runs the model's forward passes under bf16 autocast (see ``computing_in``)
+        self.compute_precision = "fp32"
 
     # ---- what a family provides -------------------------------------------------------------
     @abstractmethod
@@ -228,7 +230,24 @@ class LALM(ABC):
         return torch.stack([got[i].detach() for i in layers])
 
     def _forward_prompt(self, inputs: dict[str, Any]) -> Any:
-        return self.model(**inputs, use_cache=False, logits_to_keep=1)
+        with self._autocast():
+            return self.model(**inputs, use_cache=False, logits_to_keep=1)
+
+    @contextlib.contextmanager
+    def computing_in(self, precision: str) -> Iterator[None]:
+        """Forward passes inside the block run in ``precision`` ("bf16": autocast; "fp32": as loaded).
+
+        Only the model's forward is autocast, not input preparation (audio features stay fp32)."""
+        before, self.compute_precision = self.compute_precision, precision
+        try:
+            yield
+        finally:
+            self.compute_precision = before
+
+    def _autocast(self) -> Any:
+        import torch
+
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.compute_precision == "bf16")
 
     def first_token_logits(
         self, queries: Sequence[Query], modality: Modality, instruction: str | None = None, *, grad: bool = False
@@ -257,7 +276,8 @@ class LALM(ABC):
 
         handle = self.final_norm.register_forward_hook(hook)
         try:
-            self.model(**inputs, use_cache=False, logits_to_keep=1)
+            with self._autocast():
+                self.model(**inputs, use_cache=False, logits_to_keep=1)
         finally:
             handle.remove()
         targets = labels[:, 1:]

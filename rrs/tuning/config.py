@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rrs.config import ConfigMixin
+from rrs.hardware import PRECISIONS
 
 __all__ = ["DEMO_CONFIG", "LORA_MODULES", "METHODS", "TuneConfig"]
 
@@ -44,6 +45,9 @@ class TuneConfig(ConfigMixin):
     probe_per_label: int = 50
     device: str = "auto"
     dtype: str = "auto"
+    #: training-step precision: "auto" = bf16 autocast where the device multiplies bf16 natively (CPUs with
+    #: AMX or AVX-512 BF16, CUDA with bf16), else fp32. A run records the resolved value in its config.json.
+    precision: str = "auto"
     notes: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -56,6 +60,8 @@ class TuneConfig(ConfigMixin):
         for name in ("epochs", "batch_size", "grad_accum", "lora_r"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}")
         unknown = set(self.lora_modules) - set(LORA_MODULES)
         if unknown:
             raise ValueError(f"unknown LoRA modules {sorted(unknown)}; choose from {', '.join(LORA_MODULES)}")

@@ -22,6 +22,7 @@ import os
 import random
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,8 @@ from rrs.data.queries import to_queries
 from rrs.data.splits import pairs_per_category, split_pairs
 from rrs.data.user_files import load_pairs_file
 from rrs.features import refusal_opener_ids
+from rrs.hardware import release_free_memory, resolve_precision
+from rrs.models.device import resolve_device_dtype
 from rrs.models.loader import load_model as load_lalm
 from rrs.separation import separation_scores
 from rrs.speech import save_wav
@@ -136,13 +139,19 @@ class Trainer:
         cfg = self.cfg
         self.run.path.mkdir(parents=True, exist_ok=True)
         if self.run.config.is_file():
-            saved = TuneConfig.from_json(json.loads(self.run.config.read_text()))
+            raw = json.loads(self.run.config.read_text())
+            raw.setdefault("precision", "fp32")  # runs recorded before the field existed trained in fp32
+            saved = TuneConfig.from_json(raw)
+            if cfg.precision == "auto":
+                cfg = self.cfg = replace(cfg, precision=saved.precision)
             if not resume:
                 raise FileExistsError(f"{self.run.path} already holds a run; pass --resume or choose a new folder")
             if saved != cfg:
                 self.log("resuming with the configuration saved in the run directory")
                 self.cfg = cfg = saved
         else:
+            if cfg.precision == "auto":  # record what "auto" chose on this machine
+                cfg = self.cfg = replace(cfg, precision=resolve_precision("auto", resolve_device_dtype(cfg.device, cfg.dtype)[0]))
             atomic_write_json(self.run.config, cfg.to_json())
         self.run.write_status(state="preparing", pid=os.getpid(), message="extracting representations")
         try:
@@ -203,7 +212,8 @@ class Trainer:
                     ids = chunk[micro * cfg.batch_size : (micro + 1) * cfg.batch_size]
                     if not ids:
                         continue
-                    rep_loss = self.batch_loss([samples[i] for i in ids], prompt, rng)
+                    with model.computing_in(cfg.precision):
+                        rep_loss = self.batch_loss([samples[i] for i in ids], prompt, rng)
                     (rep_loss * len(ids) / len(chunk)).backward()
                     rep_total += float(rep_loss.detach()) * len(ids) / len(chunk)
                 penalty = lora_delta_penalty(peft_model)
@@ -211,6 +221,7 @@ class Trainer:
                     (cfg.penalty * penalty).backward()
                 torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
                 optimiser.step()
+                release_free_memory()  # variable-length batches fragment the CPU heap (docs/EMBEDDED.md)
                 row = {"type": "step", "epoch": epoch, "step": (epoch - 1) * steps_per_epoch + step + 1,
                        "rep_loss": round(rep_total, 4), "penalty": float(f"{float(penalty.detach()):.6g}"),
                        "loss": round(rep_total + cfg.penalty * float(penalty.detach()), 4), "prompt": prompt}
