@@ -102,21 +102,3 @@ def test_adaptation_questions_cover_the_evaluation_forms():
     heldout = benign_questions("heldout")
     assert any(q.split()[0] in {"Write", "Tell", "Describe"} for q in heldout)
 
-
-def test_measurement_report_refuses_other_settings_and_keeps_cells(tmp_path):
-    from rrs.embedded.measure import Report, cell_plan
-
-    path = tmp_path / "m.json"
-    report = Report(path, {"n": 1})
-    report.cell("a", lambda: {"x": 1})
-    calls = []
-    again = Report(path, {"n": 1})
-    assert again.cell("a", lambda: calls.append(1) or {"x": 2})["x"] == 1 and not calls  # never recomputed
-    with pytest.raises(ValueError, match="other settings"):
-        Report(path, {"n": 2})
-    assert path.read_text().count('"x": 1') == 1
-    plan = cell_plan("embedded", ("text-only", "audio-text"), ("harmbench-vs-rho", "mirror-val"))
-    assert plan[:3] == ["llm-alone/text-only/harmbench-vs-rho", "adapted/text-only/harmbench-vs-rho",
-                        "adapted/audio-text/harmbench-vs-rho"]
-    assert "llm-alone/text-only/harmbench-vs-rho/no-system-turn" not in plan  # the default is measured anyway
-    assert "llm-alone/text-only/harmbench-vs-rho/template-default" in plan

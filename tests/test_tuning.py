@@ -127,7 +127,7 @@ def test_precision_auto_is_resolved_and_recorded(tmp_path, tiny_workspace_factor
     import json
 
     from rrs.hardware import resolve_precision
-    from rrs.tuning import TuneConfig, Trainer
+    from rrs.tuning import Trainer, TuneConfig
 
     ws = tiny_workspace_factory(tmp_path)
     cfg = TuneConfig(model=ws["ckpt"], pairs=ws["pairs"], epochs=1, batch_size=2, grad_accum=1, lora_r=2,

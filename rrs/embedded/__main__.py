@@ -7,7 +7,7 @@ import json
 import sys
 
 from rrs.embedded.adapt import AdaptConfig, train
-from rrs.embedded.measure import measure_all
+from rrs.embedded.measure import markdown_tables, measure_all
 from rrs.models.embedded.assemble import prepare
 
 VARIANT_KEYS = ["embedded", "embedded-small", "embedded-smol"]
@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     p_meas.add_argument("--out", default=None,
                         help="the report (default docs/<variant>_measurements.json); rerunning with the same "
                         "settings resumes at the next cell")
+    p_table = sub.add_parser("table", help="print a measurement report as the Markdown tables of docs/EMBEDDED.md")
+    p_table.add_argument("report", nargs="?", default="docs/embedded_measurements.json")
     args = parser.parse_args(argv)
 
     if args.command == "prepare":
@@ -60,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
                              modalities=[m.strip() for m in args.modalities.split(",") if m.strip()],
                              cells=[c.strip() for c in args.cells.split(",") if c.strip()])
         print(json.dumps(report["cells"], indent=1)[:4000])
+    elif args.command == "table":
+        print(markdown_tables(json.loads(open(args.report).read())))
     return 0
 
 

@@ -227,3 +227,32 @@ def measure_all(variant: str = "embedded", n_heldout: int = 132, n_safety: int =
         model.system_prompt = variant_system_prompt(variant)
     report.data["system_prompt"] = variant_system_prompt(variant)
     return report.data
+
+
+def _rate(cell: dict[str, Any], key: str) -> str:
+    r = cell.get(key) or {}
+    return f"{r['rate']:.1f} [{r['ci'][0]:.1f}, {r['ci'][1]:.1f}] (n {r['n']})" if r.get("n") else "–"
+
+
+def markdown_tables(report: dict[str, Any]) -> str:
+    """The safety and understanding cells of a report as Markdown tables (what docs/EMBEDDED.md shows)."""
+    lines = ["| model state | modality | sets | harmful refused % [95% CI] | benign refused % [95% CI] | "
+             "first-token AUROC [95% CI] | p(refuse) harmful / benign |", "|---|---|---|---|---|---|---|"]
+    for name, cell in report.get("cells", {}).items():
+        parts = name.split("/")
+        if parts[1] == "understanding":
+            continue
+        state = parts[0] + (f" ({parts[3]})" if len(parts) > 3 else "")
+        auc = cell["first_token_auroc"]
+        lines.append(f"| {state} | {parts[1]} | {parts[2]} | {_rate(cell, 'refusal_harmful')} | "
+                     f"{_rate(cell, 'refusal_benign')} | {auc['auroc']:.3f} [{auc['ci'][0]:.3f}, {auc['ci'][1]:.3f}] | "
+                     f"{cell['p_refuse_harmful']:.2f} / {cell['p_refuse_benign']:.2f} |")
+    und = report.get("cells", {}).get("adapted/understanding")
+    if und:
+        lines += ["", "| repeat WER on | clips | embedded model | front-end transcript | faster-whisper |",
+                  "|---|---|---|---|---|",
+                  f"| held-out benign questions | {und['n_clips']} | {100 * und['repeat_wer']:.1f}% | "
+                  f"{100 * und['frontend_transcript_wer']:.1f}% | {100 * und['faster_whisper_wer']:.1f}% |",
+                  f"| harmful evaluation questions | {und['n_harmful_clips']} | {100 * und['harmful_repeat_wer']:.1f}% | "
+                  f"{100 * und['harmful_frontend_wer']:.1f}% | – |"]
+    return "\n".join(lines)
