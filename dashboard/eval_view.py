@@ -28,14 +28,16 @@ BENIGN_SETS = tuple(k for k in BUILTIN_SETS if k not in HARMFUL_SETS)
 FILE_OPTION = "a CSV/JSONL file…"
 NO_ADAPTER = "— none (vanilla model) —"
 #: Colours for methods without a fixed one in ``METHOD_COLORS``.
-EXTRA_COLORS = ("#FF7F0E", "#8C564B", "#E377C2", "#BCBD22", "#17BECF", "#1F77B4", "#D62728")
+EXTRA_COLORS = ("#637939", "#7B4173", "#E7BA52", "#5254A3", "#843C39", "#6B6ECF", "#8CA252")
 
 
 def method_colors(methods: list[str]) -> dict[str, str]:
     colors, extra = {}, iter(EXTRA_COLORS * 10)
     for method in methods:
         key = method.lower()
-        known = next((c for name, c in METHOD_COLORS.items() if key == name or key.startswith(name)), None)
+        # The exact name first, then the longest known prefix ("rrs-m51" is an RRS run; "rrs+sarsteer" is not RRS).
+        prefixes = sorted((n for n in METHOD_COLORS if key.startswith(n)), key=len, reverse=True)
+        known = METHOD_COLORS.get(key) or (METHOD_COLORS[prefixes[0]] if prefixes else None)
         colors[method] = known or next(extra)
     return colors
 

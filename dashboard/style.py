@@ -5,7 +5,11 @@ from __future__ import annotations
 LABEL_COLORS = {"harmful": "#D62728", "benign": "#1F77B4"}
 SELECTED_COLOR = "#FF7F0E"
 MUTED_COLOR = "#B0B0B0"
-METHOD_COLORS = {"vanilla": "#7F7F7F", "rrs": "#2CA02C", "sarsteer": "#9467BD"}
+#: One colour per method, none shared with another method or with the harmful / benign / selected colours.
+METHOD_COLORS = {
+    "vanilla": "#7F7F7F", "rrs": "#2CA02C", "rrs+sarsteer": "#17BECF", "sarsteer": "#9467BD", "steer": "#E377C2",
+    "sft-full": "#8C564B", "sft-shallow-mirror": "#BCBD22", "sft-shallow-parallel": "#393B79", "sft-deep": "#AD494A",
+}
 PLOTLY_TEMPLATE = "plotly_white"
 
 

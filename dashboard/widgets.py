@@ -70,17 +70,17 @@ def job_controls(job: Job, status: Mapping[str, Any], key: str, resumable: bool 
     state = status["state"]
     left, right = st.columns([5, 1], vertical_alignment="bottom")
     left.markdown(f"**{state}** · {status.get('message', '')}")
-    if state in ACTIVE_STATES and right.button("Stop", key=f"{key}_stop", icon="⏹️",
+    if state in ACTIVE_STATES and right.button("Stop", key=f"{key}_stop", icon=":material/stop:",
                                                help="SIGINT: the job records 'stopped'; resume later"):
         job.stop()
         st.rerun()
     if resumable and state in RESUMABLE_STATES and right.button(
-            "Resume", key=f"{key}_resume", icon="▶️", help="Run it again: finished work is kept"):
+            "Resume", key=f"{key}_resume", icon=":material/play_arrow:", help="Run it again: finished work is kept"):
         job.restart()
         st.rerun()
     if state in ("failed", "died"):
         st.error(f"The job did not finish: {status.get('message', '')}. See **Show log**.")
-    with st.expander("Show log", icon="📜"):
+    with st.expander("Show log", icon=":material/description:"):
         st.code(job.log() or "(no output yet)", language=None)
 
 

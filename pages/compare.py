@@ -35,7 +35,7 @@ def _start() -> Job:
 
 
 widgets.set_form_defaults("compare", view.form_defaults(), "compare")
-with st.expander("New comparison", expanded=not view.find_comparisons(root), icon="⚖️"):
+with st.expander("New comparison", expanded=not view.find_comparisons(root), icon=":material/balance:"):
     with st.form("compare_form", border=False):
         c = st.columns(2)
         widgets.name_and_model(c, "compare", "runs/compare/")

@@ -46,7 +46,7 @@ runs = [p.name for p in list_runs(root)]
 if ss.get("eval_adapter") not in [NO_ADAPTER, *runs]:
     ss["eval_adapter"] = NO_ADAPTER
 results = list_results(evals)
-with st.expander("New evaluation", expanded=not results, icon="🧪"):
+with st.expander("New evaluation", expanded=not results, icon=":material/science:"):
     with st.form("eval_form", border=False):
         c = st.columns(3)
         c[0].text_input("Model", key="eval_model", help="The base model (the one the adapter was trained on).")

@@ -37,7 +37,7 @@ def _start() -> Job:
 
 
 widgets.set_form_defaults("steer", view.form_defaults(), "sarsteer")
-with st.expander("Compute SARSteer vectors", expanded=not view.find_vectors(root), icon="🧭"):
+with st.expander("Compute SARSteer vectors", expanded=not view.find_vectors(root), icon=":material/explore:"):
     with st.form("steer_form", border=False):
         c = st.columns(3)
         widgets.name_and_model(c, "steer", "runs/steer/")
@@ -126,7 +126,7 @@ if not layers:
 setting = (model.fingerprint(), str(folder), mtime, index, modality, tuple(layers), ablated)
 store = ss.setdefault("steer_responses", {})
 gen_key = (*setting, round(alpha, 6))
-if st.button("Generate responses", type="primary", key="steer_generate", icon="▶️"):
+if st.button("Generate responses", type="primary", key="steer_generate", icon=":material/play_arrow:"):
     try:
         with st.spinner(f"Generating 4 answers (greedy, {view.MAX_NEW_TOKENS} new tokens)…"):
             store[gen_key] = view.generate_both(model, vectors, [queries["harmful"], queries["benign"]], modality,

@@ -38,7 +38,7 @@ def _start() -> Job:
 root = runs_root()
 runs = list_runs(root)
 widgets.set_form_defaults("tune", view.form_defaults(), "rrs")
-with st.expander("New run", expanded=not runs, icon="🛠️"):
+with st.expander("New run", expanded=not runs, icon=":material/tune:"):
     with st.form("tune_form", border=False):
         c = st.columns(4)
         c[0].text_input("Run name", key="tune_name", help="The run's folder under the runs directory.")
@@ -127,7 +127,7 @@ active = status["state"] in ACTIVE_STATES
 st.fragment(_status_and_curves, run_every=2.0 if active else None)(run_dir, status["state"], n_snapshots)
 
 summary = run_summary(run_dir)
-with st.expander("Configuration", icon="⚙️"):
+with st.expander("Configuration", icon=":material/settings:"):
     st.json(summary.config or {"note": "the job has not written its configuration yet"}, expanded=True)
 
 
