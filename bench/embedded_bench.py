@@ -17,6 +17,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _table import print_table  # noqa: E402 - the folder is put on the path just above
 
 
 def peak_rss_gib() -> float:
@@ -66,11 +69,7 @@ def main() -> None:
         rows.append((f"last-hidden extraction, batch {batch}", len(queries) / elapsed, "samples/s"))
     rows.append(("peak RSS of this process", peak_rss_gib(), "GiB"))
 
-    print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs\n")
-    print(f"| {'measurement':<66} | {'value':>9} | unit |")
-    print(f"|{'-' * 68}|{'-' * 11}|------|")
-    for name, value, unit in rows:
-        print(f"| {name:<66} | {value:>9.2f} | {unit or 's'} |")
+    print_table(rows, "")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ against the measured matmul rate of this machine, so the gap to the hardware lim
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import sys
 import time
@@ -18,6 +17,9 @@ from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _table import print_table  # noqa: E402 - the folder is put on the path just above
 
 
 def matmul_gflops(dtype_name: str = "float32", n: int = 2048, repeats: int = 5) -> float:
@@ -89,11 +91,7 @@ def main() -> None:
         ("step time at that rate (lower bound)", flops / (rate * 1e9), "s"),
         ("peak RSS", peak, "GiB"),
     ]
-    print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, model {args.model}\n")
-    print(f"| {'measurement':<46} | {'value':>9} | unit |")
-    print(f"|{'-' * 48}|{'-' * 11}|------|")
-    for name, value, unit in rows:
-        print(f"| {name:<46} | {value:>9.2f} | {unit} |")
+    print_table(rows, f", model {args.model}")
 
 
 if __name__ == "__main__":

@@ -123,29 +123,44 @@ class Qwen2AudioLALM(LALM):
         return process_batch_with_answers(self, queries, modality, answers, instruction, closes, prefixes)
 
     # ---- loading ------------------------------------------------------------------------------
+    #: what a checkpoint folder's config.json must say, and the family's name in error messages
+    checkpoint_types: Sequence[str] = MODEL_TYPES
+    checkpoint_family = "Qwen2-Audio"
+    #: the system prompt ``from_pretrained`` uses unless told otherwise
+    default_system_prompt: str | None = None
+
     @classmethod
     def from_pretrained(
         cls,
         path: str | Path,
         device: str | None = "auto",
         dtype: Any = "auto",
-        system_prompt: str | None = None,
+        system_prompt: str | None | object = ...,
     ) -> Qwen2AudioLALM:
-        """Load a local Qwen2-Audio checkpoint directory (never downloads).
+        """Load a local checkpoint directory of this family (never downloads).
 
         Raises ``FileNotFoundError`` if ``path`` or its ``config.json`` is missing and ``ValueError`` if the
-        directory holds another kind of model.
+        directory holds another kind of model. ``system_prompt`` defaults to the family's own.
         """
-        from transformers import Qwen2AudioForConditionalGeneration, Qwen2AudioProcessor
-
-        root, _ = check_checkpoint_dir(path, MODEL_TYPES, "Qwen2-Audio")
+        root, _ = check_checkpoint_dir(path, cls.checkpoint_types, cls.checkpoint_family)
         device, torch_dtype = resolve_device_dtype(device, dtype)
-        model = Qwen2AudioForConditionalGeneration.from_pretrained(
+        model = cls._load_model(root, torch_dtype, device).eval()
+        prompt = cls.default_system_prompt if system_prompt is ... else system_prompt
+        return cls(model, cls._load_processor(root), name=root.name, system_prompt=prompt)
+
+    @classmethod
+    def _load_model(cls, root: Path, torch_dtype: Any, device: str) -> Any:
+        from transformers import Qwen2AudioForConditionalGeneration
+
+        return Qwen2AudioForConditionalGeneration.from_pretrained(
             root, dtype=torch_dtype, local_files_only=True, device_map=device
         )
-        model.eval()
-        processor = Qwen2AudioProcessor.from_pretrained(root, local_files_only=True)
-        return cls(model, processor, name=root.name, system_prompt=system_prompt)
+
+    @classmethod
+    def _load_processor(cls, root: Path) -> Any:
+        from transformers import Qwen2AudioProcessor
+
+        return Qwen2AudioProcessor.from_pretrained(root, local_files_only=True)
 
 
 # ---- helpers shared by the Qwen families --------------------------------------------------------

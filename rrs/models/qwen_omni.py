@@ -26,8 +26,7 @@ import functools
 from pathlib import Path
 from typing import Any
 
-from rrs.models.base import resolve_device_dtype
-from rrs.models.qwen2_audio import Qwen2AudioLALM, check_checkpoint_dir
+from rrs.models.qwen2_audio import Qwen2AudioLALM
 
 FAMILY = "qwen2.5-omni"
 #: ``model_type`` values accepted: a full Omni checkpoint, or a thinker saved on its own.
@@ -102,30 +101,23 @@ class QwenOmniLALM(Qwen2AudioLALM):
         return ["model.audio_tower", "model.visual"]
 
     # ---- loading ------------------------------------------------------------------------------
-    @classmethod
-    def from_pretrained(
-        cls,
-        path: str | Path,
-        device: str | None = "auto",
-        dtype: Any = "auto",
-        system_prompt: str | None = OMNI_SYSTEM_PROMPT,
-    ) -> QwenOmniLALM:
-        """Load the thinker of a local Qwen2.5-Omni checkpoint directory (never downloads).
+    # ``from_pretrained`` (inherited) takes a full Omni checkpoint (``model_type`` ``qwen2_5_omni``, as
+    # released) or a thinker saved on its own (``qwen2_5_omni_thinker``) and loads only the thinker.
+    checkpoint_types = MODEL_TYPES
+    checkpoint_family = "Qwen2.5-Omni"
+    default_system_prompt = OMNI_SYSTEM_PROMPT
 
-        ``path`` is a full Omni checkpoint (``model_type`` ``qwen2_5_omni``, as released) or a thinker saved
-        on its own (``qwen2_5_omni_thinker``). Raises ``FileNotFoundError`` if ``path`` or its
-        ``config.json`` is missing and ``ValueError`` if the directory holds another kind of model.
-        """
+    @classmethod
+    def _load_model(cls, root: Path, torch_dtype: Any, device: str) -> Any:
         from transformers import Qwen2_5OmniThinkerConfig, Qwen2_5OmniThinkerForConditionalGeneration
 
-        root, _ = check_checkpoint_dir(path, MODEL_TYPES, "Qwen2.5-Omni")
-        device, torch_dtype = resolve_device_dtype(device, dtype)
         # Reads ``thinker_config`` out of a full Omni config.json (or a thinker's own config) without building
         # the talker and token2wav configs.
         thinker_config = Qwen2_5OmniThinkerConfig.from_pretrained(root, local_files_only=True)
-        model = Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(
+        return Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(
             root, config=thinker_config, dtype=torch_dtype, local_files_only=True, device_map=device
         )
-        model.eval()
-        processor = omni_audio_processor_class().from_pretrained(root, local_files_only=True)
-        return cls(model, processor, name=root.name, system_prompt=system_prompt)
+
+    @classmethod
+    def _load_processor(cls, root: Path) -> Any:
+        return omni_audio_processor_class().from_pretrained(root, local_files_only=True)

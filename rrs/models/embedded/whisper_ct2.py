@@ -106,6 +106,14 @@ def _ffn(out: dict, hf: str, ct2: str, v: dict) -> None:
     _linear(out, f"{hf}.fc2", v[f"{ct2}/ffn/linear_1/weight"], v[f"{ct2}/ffn/linear_1/bias"])
 
 
+def _self_attention_layer(out: dict, hf_stack: str, ct2_stack: str, i: int, v: dict, d: int) -> tuple[str, str]:
+    """Layer ``i``'s self-attention norm and projections; returns the layer's HF and CTranslate2 prefixes."""
+    hf, ct2 = f"{hf_stack}.layers.{i}", f"{ct2_stack}/layer_{i}"
+    _norm(out, f"{hf}.self_attn_layer_norm", f"{ct2}/self_attention/layer_norm", v)
+    _split_qkv(out, f"{hf}.self_attn", f"{ct2}/self_attention", v, d)
+    return hf, ct2
+
+
 def to_hf_state_dict(variables: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Rename and split CTranslate2 variables into ``WhisperForConditionalGeneration`` keys."""
     v = variables
@@ -117,17 +125,13 @@ def to_hf_state_dict(variables: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     out[f"{enc}.embed_positions.weight"] = v["encoder/position_encodings/encodings"]
     _norm(out, f"{enc}.layer_norm", "encoder/layer_norm", v)
     for i in range(_layer_count(v, "encoder")):
-        hf, ct2 = f"{enc}.layers.{i}", f"encoder/layer_{i}"
-        _norm(out, f"{hf}.self_attn_layer_norm", f"{ct2}/self_attention/layer_norm", v)
-        _split_qkv(out, f"{hf}.self_attn", f"{ct2}/self_attention", v, d)
+        hf, ct2 = _self_attention_layer(out, enc, "encoder", i, v, d)
         _ffn(out, hf, ct2, v)
     out[f"{dec}.embed_tokens.weight"] = v["decoder/embeddings/weight"]
     out[f"{dec}.embed_positions.weight"] = v["decoder/position_encodings/encodings"]
     _norm(out, f"{dec}.layer_norm", "decoder/layer_norm", v)
     for i in range(_layer_count(v, "decoder")):
-        hf, ct2 = f"{dec}.layers.{i}", f"decoder/layer_{i}"
-        _norm(out, f"{hf}.self_attn_layer_norm", f"{ct2}/self_attention/layer_norm", v)
-        _split_qkv(out, f"{hf}.self_attn", f"{ct2}/self_attention", v, d)
+        hf, ct2 = _self_attention_layer(out, dec, "decoder", i, v, d)
         _norm(out, f"{hf}.encoder_attn_layer_norm", f"{ct2}/attention/layer_norm", v)
         cross = f"{ct2}/attention"
         _linear(out, f"{hf}.encoder_attn.q_proj", v[f"{cross}/linear_0/weight"], v[f"{cross}/linear_0/bias"])
