@@ -27,6 +27,7 @@ run: prepare
 test: setup prepare-quiet
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/bandit -q -r rrs dashboard pages -ll 2>/dev/null
 	$(BIN)/python -m pytest -q
 
 test-fast: setup

@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
 def audio_digest(audio: np.ndarray | None) -> str:
     if audio is None:
         return "-"
-    return hashlib.sha1(np.ascontiguousarray(audio, dtype=np.float32).tobytes()).hexdigest()
+    return hashlib.sha1(np.ascontiguousarray(audio, dtype=np.float32).tobytes(), usedforsecurity=False).hexdigest()
 
 
 def entry_key(query: Query, modality: str, instruction: str | None, system_prompt: str | None) -> str:

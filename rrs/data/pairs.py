@@ -38,7 +38,7 @@ PAIR_COLUMNS = ("category", "harmful", "benign", "source", "uid")
 
 def pair_uid(pair: Pair) -> str:
     """A stable 12-hex-digit id of a pair, from its two items' uids."""
-    return hashlib.sha1(f"{pair.harmful.uid}\x00{pair.benign.uid}".encode()).hexdigest()[:12]
+    return hashlib.sha1(f"{pair.harmful.uid}\x00{pair.benign.uid}".encode(), usedforsecurity=False).hexdigest()[:12]
 
 
 def pairs_digest(pairs: Iterable[Pair], seed: int = 0) -> str:
@@ -108,7 +108,7 @@ def save_user_audio(wave: np.ndarray, root: str | Path | None = None) -> Path:
     """
     wave = np.ascontiguousarray(wave, dtype=np.float32)
     folder = Path(root) if root is not None else cache_dir() / "user_audio"
-    path = folder / f"{hashlib.sha1(wave.tobytes()).hexdigest()[:20]}.wav"
+    path = folder / f"{hashlib.sha1(wave.tobytes(), usedforsecurity=False).hexdigest()[:20]}.wav"
     if not path.is_file():
         save_wav(path, wave)
     return path

@@ -27,7 +27,7 @@ def normalise(text: str) -> str:
 
 
 def _uid(source: str, label: str, prompt: str) -> str:
-    return hashlib.sha1(f"{source}\x00{label}\x00{prompt}".encode()).hexdigest()[:12]
+    return hashlib.sha1(f"{source}\x00{label}\x00{prompt}".encode(), usedforsecurity=False).hexdigest()[:12]
 
 
 @dataclass(frozen=True)

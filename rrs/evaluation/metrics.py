@@ -168,7 +168,7 @@ def nsi(vanilla: EvalResult, method: EvalResult) -> float:
 
 # ---- evaluation -------------------------------------------------------------------------------
 def item_key(label: str, index: int, prompt: str) -> str:
-    return f"{label}:{index}:{hashlib.sha1(prompt.encode()).hexdigest()[:12]}"
+    return f"{label}:{index}:{hashlib.sha1(prompt.encode(), usedforsecurity=False).hexdigest()[:12]}"
 
 
 def batch_seed(seed: int, label: str, start: int) -> int:

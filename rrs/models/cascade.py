@@ -63,7 +63,7 @@ class SpeechCascadeLALM(LALM):
     # ---- audio ----------------------------------------------------------------------------------
     def hear(self, waves: Sequence[np.ndarray]) -> list[tuple[Any, str]]:
         """(soft tokens, transcript) per clip; memoised by waveform hash so repeats cost nothing."""
-        keys = [hashlib.sha1(np.ascontiguousarray(w, dtype=np.float32).tobytes()).hexdigest() for w in waves]
+        keys = [hashlib.sha1(np.ascontiguousarray(w, dtype=np.float32).tobytes(), usedforsecurity=False).hexdigest() for w in waves]
         todo = [i for i, k in enumerate(keys) if k not in self._audio_cache]
         for i in list(todo):
             stored = self._disk_get(keys[i])

@@ -152,7 +152,7 @@ class Qwen2AudioLALM(LALM):
     def _load_model(cls, root: Path, torch_dtype: Any, device: str) -> Any:
         from transformers import Qwen2AudioForConditionalGeneration
 
-        return Qwen2AudioForConditionalGeneration.from_pretrained(
+        return Qwen2AudioForConditionalGeneration.from_pretrained(  # nosec B615 # a local folder, never downloaded
             root, dtype=torch_dtype, local_files_only=True, device_map=device
         )
 
@@ -160,7 +160,7 @@ class Qwen2AudioLALM(LALM):
     def _load_processor(cls, root: Path) -> Any:
         from transformers import Qwen2AudioProcessor
 
-        return Qwen2AudioProcessor.from_pretrained(root, local_files_only=True)
+        return Qwen2AudioProcessor.from_pretrained(root, local_files_only=True)  # nosec B615 # a local folder, never downloaded
 
 
 # ---- helpers shared by the Qwen families --------------------------------------------------------

@@ -113,8 +113,8 @@ class QwenOmniLALM(Qwen2AudioLALM):
 
         # Reads ``thinker_config`` out of a full Omni config.json (or a thinker's own config) without building
         # the talker and token2wav configs.
-        thinker_config = Qwen2_5OmniThinkerConfig.from_pretrained(root, local_files_only=True)
-        return Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(
+        thinker_config = Qwen2_5OmniThinkerConfig.from_pretrained(root, local_files_only=True)  # nosec B615 # a local folder, never downloaded
+        return Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(  # nosec B615 # a local folder, never downloaded
             root, config=thinker_config, dtype=torch_dtype, local_files_only=True, device_map=device
         )
 

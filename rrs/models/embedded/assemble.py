@@ -146,8 +146,8 @@ def load_embedded(
     spec = variant(key)
     folder = prepare(key, progress)
     dtype = dtype or torch.float32
-    llm = AutoModelForCausalLM.from_pretrained(folder / "llm", dtype=dtype)
-    tokenizer = AutoTokenizer.from_pretrained(folder / "llm")
+    llm = AutoModelForCausalLM.from_pretrained(folder / "llm", dtype=dtype)  # nosec B615 # a local folder, never downloaded
+    tokenizer = AutoTokenizer.from_pretrained(folder / "llm")  # nosec B615 # a local folder, never downloaded
     adapter = adapter_dir(key)
     name = key
     if adapted and (adapter / "adapter_config.json").is_file():
@@ -158,8 +158,8 @@ def load_embedded(
     elif adapted:
         name = f"{key} (no modality adapter yet)"
     llm = llm.to(device).eval()
-    whisper = WhisperForConditionalGeneration.from_pretrained(folder / "whisper", dtype=torch.float32).to(device)
-    whisper_tok = PreTrainedTokenizerFast.from_pretrained(folder / "whisper")
+    whisper = WhisperForConditionalGeneration.from_pretrained(folder / "whisper", dtype=torch.float32).to(device)  # nosec B615 # a local folder, never downloaded
+    whisper_tok = PreTrainedTokenizerFast.from_pretrained(folder / "whisper")  # nosec B615 # a local folder, never downloaded
     bridge = load_file(folder / "bridge.safetensors")["bridge"].to(device, torch.float32)
     frontend = WhisperFrontEnd(whisper, whisper_tok, bridge)
     prompt = spec.system_prompt if system_prompt is ... else system_prompt

@@ -129,8 +129,8 @@ def load_gguf_llm(source: GGUFSource, work_dir: Path, progress: bool = True) -> 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     gguf = assemble_gguf(source, work_dir, progress)
-    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)  # nosec B615 # a local folder, never downloaded
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)  # nosec B615 # a local folder, never downloaded
     return model, tokenizer
 
 
