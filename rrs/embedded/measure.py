@@ -30,12 +30,12 @@ from rrs.embedded.questions import benign_questions
 from rrs.evaluation.intervals import auroc_interval, rate_interval
 from rrs.evaluation.judges import KeywordJudge
 from rrs.evaluation.wer import word_error_rate
+from rrs.features import refusal_opener_ids
 from rrs.models.base import NO_SYSTEM_TURN
 from rrs.models.embedded.assemble import SAFETY_SYSTEM_PROMPT
 from rrs.store import atomic_write_json
 
 VOICE_SEED = 1
-REFUSAL_OPENERS = ("I", "As", "Sorry")
 SET_PAIRS = ("harmbench-vs-rho", "mirror-val")
 
 
@@ -56,11 +56,6 @@ def batched_generate(model: Any, queries: list[Any], modality: str, instruction:
     for i in tqdm(range(0, len(queries), batch), desc=desc or modality):
         out.extend(r[0] for r in model.generate(queries[i : i + batch], modality, instruction, settings))
     return out
-
-
-def refusal_opener_ids(tokenizer: Any) -> list[int]:
-    """The first token ids of the refusal openers, looked up through the tokenizer."""
-    return sorted({tokenizer.encode(w, add_special_tokens=False)[0] for w in REFUSAL_OPENERS})
 
 
 def first_token_refusal_probs(model: Any, queries: Sequence[Any], modality: str, batch: int = 16) -> list[float]:
