@@ -101,6 +101,30 @@ def refusal_figure(epochs: Any, title: str = "First-token refusal on the probe s
     return _styled(fig, 360)
 
 
+def has_generation(epochs: Any) -> bool:
+    """Whether the run measured generation-based ASR/ORR per epoch (``gen_probe_per_label``)."""
+    return "asr" in epochs and bool(epochs["asr"].notna().any())
+
+
+def generation_figure(epochs: Any) -> go.Figure:
+    """Per-epoch ASR (harmful answers not refused) and ORR (benign answers refused) of the generation probe,
+    with their 95% intervals as error bars and n in the hover."""
+    fig = go.Figure()
+    rows = epochs[epochs["asr"].notna()]
+    for rate, label, name in (("asr", "harmful", "ASR (harmful answered)"), ("orr", "benign", "ORR (benign refused)")):
+        n = rows[f"n_{label}"]
+        fig.add_trace(go.Scatter(
+            x=rows["epoch"], y=rows[rate], name=name, mode="lines+markers", line=dict(color=LABEL_COLORS[label]),
+            error_y=dict(type="data", symmetric=False, array=rows[f"{rate}_high"] - rows[rate],
+                         arrayminus=rows[rate] - rows[f"{rate}_low"], thickness=1.2, width=4),
+            customdata=np.stack([rows[f"{rate}_low"], rows[f"{rate}_high"], n], axis=-1),
+            hovertemplate=f"{name}: %{{y:.1f}}%% [%{{customdata[0]:.1f}}, %{{customdata[1]:.1f}}]"
+                          "<br>n = %{customdata[2]} answers<extra></extra>"))
+    fig.update_layout(title="ASR and ORR of sampled answers (keyword judge, 95% CI)", xaxis_title="epoch",
+                      yaxis_title="%", yaxis_range=[-3, 103], xaxis=dict(dtick=1))
+    return _styled(fig, 360)
+
+
 def separation_figure(epochs: Any) -> go.Figure:
     """Per-epoch separation score: cross-validated linear-probe accuracy, harmful vs benign probe states."""
     fig = go.Figure()

@@ -121,6 +121,14 @@ def _status_and_curves(run_dir: Path, seen_state: str, seen_snapshots: int) -> N
         right.plotly_chart(view.refusal_figure(summary.epochs), key="tune_refusal")
     else:
         right.caption("Refusal rates appear once the probe set is scored (epoch 0, before training).")
+    if view.has_generation(summary.epochs):
+        left, right = st.columns(2)
+        left.plotly_chart(view.generation_figure(summary.epochs), key="tune_generation")
+        right.caption("**ASR / ORR per epoch**: the probe's harmful items and their benign twins, answered by "
+                      "sampling and judged by keywords, as `python -m rrs eval` does on a larger set. Every epoch "
+                      "samples with the same seed; bars are 95% Wilson intervals, so an overlap is noise. "
+                      "The first-token curve beside the loss says how the “I” logit moved; this one says what "
+                      "the model answers.")
 
 
 active = status["state"] in ACTIVE_STATES

@@ -26,6 +26,19 @@ def test_split_is_stratified_disjoint_and_deterministic(mirror: list[Pair]) -> N
         data.split_pairs(mirror, val_fraction=1.0)
 
 
+def test_stratified_take_shows_every_category_and_keeps_order(mirror: list[Pair]) -> None:
+    categories = {p.category for p in mirror}
+    k = len(categories) + 3
+    taken = data.stratified_take(mirror, k)
+    assert len(taken) == k
+    assert {p.category for p in taken} == categories  # a plain mirror[:k] holds one or two categories
+    assert len({p.category for p in mirror[:k]}) < len(categories)
+    positions = [mirror.index(p) for p in taken]
+    assert positions == sorted(positions)
+    assert data.stratified_take(mirror[:3], 10) == mirror[:3]
+    assert len({p.category for p in data.stratified_take(mirror, 4)}) == 4
+
+
 def test_check_disjoint_normalises() -> None:
     train = [Item("How do I bake bread?", "benign")]
     data.check_disjoint(train, [Item("How do I bake cake?", "benign")])

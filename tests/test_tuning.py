@@ -105,6 +105,37 @@ def test_killed_and_resumed_run_matches_uninterrupted(pairs_file, tmp_path):
     assert RunDir(tmp_path / "killed").read_metrics() == full.read_metrics()
 
 
+def test_generation_probe_measures_asr_and_orr_per_epoch(pairs_file, tmp_path):
+    from rrs.runs.summary import run_summary
+    from rrs.tuning.generation_probe import probe_indices
+
+    cfg = tiny_config(pairs_file, epochs=1, gen_probe_per_label=2, gen_probe_samples=3, gen_probe_tokens=4)
+    run = RRSTrainer(cfg, tmp_path / "run", model=tiny_qwen2_audio(seed=0), progress=False).train()
+    epochs = [r for r in run.read_metrics() if r["type"] == "epoch"]
+    assert [r["epoch"] for r in epochs] == [0, 1]
+    for row in epochs:
+        gen = row["generation"]
+        assert gen["n_harmful"] == gen["n_benign"] == 2 * 3 and gen["items_per_label"] == 2
+        # A random model never writes a refusal phrase: every harmful answer counts as an attack success.
+        assert gen["asr"] == 100.0 and gen["orr"] == 0.0
+        assert gen["asr_ci"][0] < 100.0 and gen["orr_ci"][1] > 0.0  # six answers: a wide Wilson interval
+    table = run_summary(run.path).epochs
+    assert list(table["asr"]) == [100.0, 100.0] and list(table["n_benign"]) == [6, 6]
+    timings = run.read_timings()
+    assert {t["epoch"] for t in timings if "probe_seconds" in t} == {0, 1}
+    assert [t["epoch"] for t in timings if "train_seconds" in t] == [1]
+    # The sample is stratified: with as many items as categories, each category is asked once.
+    probe = json.loads(run.probe.read_text())
+    harmful = [p for p in probe if p["label"] == "harmful"]
+
+    class It:
+        def __init__(self, r):
+            self.label, self.category = r["label"], r["category"]
+
+    chosen = probe_indices([It(r) for r in probe], len({r["category"] for r in harmful}))
+    assert {harmful[i]["category"] for i in chosen} == {r["category"] for r in harmful}
+
+
 def test_config_validation_and_round_trip():
     cfg = TuneConfig(lora_layers=(1, 2), top_percent=12.5)
     assert TuneConfig.from_json(json.loads(json.dumps(cfg.to_json()))) == cfg
@@ -112,6 +143,8 @@ def test_config_validation_and_round_trip():
         TuneConfig(top_percent=0)
     with pytest.raises(ValueError):
         TuneConfig(lora_modules=("q_proj", "nonsense"))
+    with pytest.raises(ValueError, match="gen_probe"):
+        TuneConfig(gen_probe_per_label=-1)
 
 
 def test_every_method_has_one_objective():

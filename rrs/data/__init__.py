@@ -30,7 +30,7 @@ from rrs.data.builtin import (
 from rrs.data.heldout import EVAL_SETS, eval_items, heldout_benign, heldout_harmful, named_pairs
 from rrs.data.prompts import EXTRACTION_PROMPT, PROMPT_POOL, REFUSAL_EXTRACTION_PROMPT, REFUSAL_TEMPLATES
 from rrs.data.queries import to_queries
-from rrs.data.splits import check_disjoint, pairs_per_category, split_pairs
+from rrs.data.splits import check_disjoint, pairs_per_category, split_pairs, stratified_take
 from rrs.data.types import (
     DEFAULT_CATEGORY,
     LABELS,
@@ -74,6 +74,7 @@ __all__ = [
     "parallel_pairs",
     "sarsteer_pairs",
     "split_pairs",
+    "stratified_take",
     "to_queries",
     "write_items",
 ]

@@ -11,7 +11,7 @@ from typing import Protocol, TypeVar
 
 from rrs.data.types import DataError, Item, Pair, normalise
 
-__all__ = ["check_disjoint", "pairs_per_category", "split_pairs"]
+__all__ = ["check_disjoint", "pairs_per_category", "split_pairs", "stratified_take"]
 
 class _HasCategory(Protocol):
     @property
@@ -34,6 +34,27 @@ def pairs_per_category(pairs: Sequence[Pair], per_category: int | None) -> list[
             kept[pair.category] = kept.get(pair.category, 0) + 1
             out.append(pair)
     return out
+
+
+def stratified_take(things: Sequence[T], n: int) -> list[T]:
+    """``n`` of ``things`` drawn round-robin over their categories (sorted), each category in input order.
+
+    Every category is represented once ``n`` reaches the number of categories, so a small probe set still
+    shows them all (a plain ``things[:n]`` can be one category). The result keeps the input order."""
+    if n >= len(things):
+        return list(things)
+    groups: dict[str, list[int]] = defaultdict(list)
+    for index, thing in enumerate(things):
+        groups[thing.category].append(index)
+    queues = [groups[c] for c in sorted(groups)]
+    chosen: list[int] = []
+    depth = 0
+    while len(chosen) < n:
+        for queue in queues:
+            if depth < len(queue) and len(chosen) < n:
+                chosen.append(queue[depth])
+        depth += 1
+    return [things[i] for i in sorted(chosen)]
 
 
 def split_pairs(pairs: Sequence[T], val_fraction: float = 0.2, seed: int = 0) -> tuple[list[T], list[T]]:

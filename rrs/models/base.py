@@ -312,7 +312,7 @@ class LALM(ABC):
             kwargs.update(temperature=None, top_p=None, top_k=None)
         if settings.seed is not None:
             torch.manual_seed(settings.seed)
-        with torch.no_grad():
+        with torch.no_grad(), self._autocast():
             new_tokens = self.generate_from_inputs(inputs, **kwargs)
         texts = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
         k = settings.num_return_sequences

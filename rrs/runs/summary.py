@@ -13,6 +13,8 @@ from rrs.store import RunFolder, read_json
 
 STEP_COLUMNS = ("step", "epoch", "rep_loss", "penalty", "loss")
 EPOCH_COLUMNS = ("epoch", "harmful_refusal", "benign_refusal", "separation")
+#: Generation-probe columns (runs with ``gen_probe_per_label``): ASR/ORR in % with their 95% interval and n.
+GENERATION_COLUMNS = ("asr", "asr_low", "asr_high", "orr", "orr_low", "orr_high", "n_harmful", "n_benign")
 
 
 @dataclass
@@ -33,7 +35,8 @@ def run_summary(run_dir: str | Path) -> RunSummary:
     rows = run.read_metrics()
     steps = pd.DataFrame([{k: r.get(k) for k in STEP_COLUMNS} for r in rows if r.get("type") == "step"],
                          columns=list(STEP_COLUMNS))
-    epochs = pd.DataFrame([_epoch_row(r) for r in rows if r.get("type") == "epoch"], columns=list(EPOCH_COLUMNS))
+    epochs = pd.DataFrame([_epoch_row(r) for r in rows if r.get("type") == "epoch"],
+                          columns=[*EPOCH_COLUMNS, *GENERATION_COLUMNS])
     epochs = epochs.drop_duplicates("epoch", keep="last").sort_values("epoch").reset_index(drop=True)
     return RunSummary(run.name, run.path, run.read_config(), steps, epochs, read_json(run.probe, []))
 
@@ -44,6 +47,11 @@ def _epoch_row(row: dict[str, Any]) -> dict[str, Any]:
     out = {k: row.get(k) for k in EPOCH_COLUMNS}
     accuracy = (row.get("separation") or {}).get("probe_accuracy")
     out["separation"] = None if accuracy is None else round(100.0 * accuracy, 1)
+    generated = row.get("generation") or {}
+    for rate in ("asr", "orr"):
+        out[rate] = generated.get(rate)
+        out[f"{rate}_low"], out[f"{rate}_high"] = generated.get(f"{rate}_ci") or (None, None)
+    out["n_harmful"], out["n_benign"] = generated.get("n_harmful"), generated.get("n_benign")
     return out
 
 

@@ -43,6 +43,12 @@ class TuneConfig(ConfigMixin):
     pairs_per_category: int | None = None
     val_fraction: float = 0.2
     probe_per_label: int = 50
+    #: Per-epoch generation probe (the paper's ASR/ORR on a small sample): this many harmful and as many
+    #: benign probe items, each answered ``gen_probe_samples`` times by sampling, judged by keywords;
+    #: 0 turns it off.
+    gen_probe_per_label: int = 0
+    gen_probe_samples: int = 2
+    gen_probe_tokens: int = 24
     device: str = "auto"
     dtype: str = "auto"
     #: training-step precision: "auto" = bf16 autocast where the device multiplies bf16 natively (CPUs with
@@ -57,6 +63,8 @@ class TuneConfig(ConfigMixin):
             raise ValueError("top_percent must lie in (0, 100]")
         if self.penalty < 0:
             raise ValueError("penalty (λ) must be >= 0")
+        if self.gen_probe_per_label < 0 or self.gen_probe_samples < 1 or self.gen_probe_tokens < 1:
+            raise ValueError("gen_probe_per_label must be >= 0, gen_probe_samples and gen_probe_tokens >= 1")
         for name in ("epochs", "batch_size", "grad_accum", "lora_r"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")

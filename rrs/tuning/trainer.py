@@ -29,13 +29,14 @@ from typing import Any
 from rrs.data.builtin import mirror_pairs
 from rrs.data.prompts import EXTRACTION_PROMPT, PROMPT_POOL
 from rrs.data.queries import to_queries
-from rrs.data.splits import pairs_per_category, split_pairs
+from rrs.data.splits import pairs_per_category, split_pairs, stratified_take
 from rrs.data.user_files import load_pairs_file
 from rrs.features import refusal_opener_ids
 from rrs.hardware import release_free_memory, resolve_precision
 from rrs.models.device import resolve_device_dtype
 from rrs.models.loader import load_model as load_lalm
 from rrs.separation import separation_scores
+from rrs.tuning.generation_probe import generation_probe
 from rrs.speech import save_wav
 from rrs.store import atomic_write, atomic_write_json
 from rrs.tuning.config import TuneConfig
@@ -78,7 +79,7 @@ class Trainer:
         """Targets from the ORIGINAL model (written once per run) and the probe set."""
         self.load_model()
         train, val = self.pairs()
-        probe_pairs = val[: self.cfg.probe_per_label]
+        probe_pairs = stratified_take(val, self.cfg.probe_per_label)  # every category, even in a small probe
         probe_items = [p.harmful for p in probe_pairs] + [p.benign for p in probe_pairs]
         probe = to_queries(probe_items, self.cfg.seed)
         if not self.run.probe.is_file():
@@ -104,17 +105,20 @@ class Trainer:
 
     # -- per-epoch snapshot ------------------------------------------------------------------------
     def snapshot(self, epoch: int, probe: Sequence[Any], probe_items: Sequence[Any]) -> dict[str, Any]:
-        """Probe representations f(d, t) at this epoch, and the first-token refusal rates they imply."""
+        """Probe representations f(d, t) at this epoch, the first-token refusal rates they imply, and (with
+        ``gen_probe_per_label``) generation-based ASR/ORR on a stratified sample of the probe."""
         import torch
         from safetensors.torch import save_file
 
         model = self._model
         was_training = model.model.training
         model.model.eval()
+        started = time.perf_counter()
         reps = []
-        with torch.no_grad():
+        with torch.no_grad(), model.computing_in(self.cfg.precision):
             for start in range(0, len(probe), 8):
                 reps.append(model.last_hidden(probe[start : start + 8], self.cfg.modality, EXTRACTION_PROMPT))
+            generated = generation_probe(model, self.cfg, probe, probe_items) if self.cfg.gen_probe_per_label else None
         model.model.train(was_training)
         reps_t = torch.cat(reps).float().cpu()
         with torch.no_grad():
@@ -125,11 +129,15 @@ class Trainer:
         is_h = torch.tensor([lab == "harmful" for lab in labels])
         self.run.snapshots.mkdir(parents=True, exist_ok=True)
         atomic_write(self.run.snapshot(epoch), lambda tmp: save_file({"representations": reps_t.contiguous()}, tmp))
-        return {
+        rates = {
             "harmful_refusal": round(100.0 * float(refused[is_h].float().mean()), 2),
             "benign_refusal": round(100.0 * float(refused[~is_h].float().mean()), 2),
             "separation": separation_scores(reps_t, labels, seed=self.cfg.seed),
         }
+        if generated is not None:
+            rates["generation"] = generated
+        self.run.append_timing({"epoch": epoch, "probe_seconds": round(time.perf_counter() - started, 1)})
+        return rates
 
     # -- training ----------------------------------------------------------------------------------
     def train(self, resume: bool = False, stop_after_steps: int | None = None) -> RunDir:
@@ -185,8 +193,8 @@ class Trainer:
             self.run.truncate_metrics(start_epoch)
             self.log(f"resuming after epoch {start_epoch}")
         else:
-            if self.run.metrics.exists():
-                self.run.metrics.unlink()
+            for stale in (self.run.metrics, self.run.timings):
+                stale.unlink(missing_ok=True)
             rates = self.snapshot(0, probe, probe_items)
             self.run.append_metric({"type": "epoch", "epoch": 0, **rates})
         steps_per_epoch = -(-len(samples) // (cfg.batch_size * cfg.grad_accum))
@@ -232,6 +240,7 @@ class Trainer:
                 steps_run += 1
                 if stop_after_steps is not None and steps_run >= stop_after_steps:
                     raise KeyboardInterrupt("stop_after_steps reached")
+            train_seconds = time.time() - started
             rates = self.snapshot(epoch, probe, probe_items)
             self.run.append_metric({"type": "epoch", "epoch": epoch, **rates})
             ckpt = self.run.checkpoint(epoch)
@@ -239,6 +248,7 @@ class Trainer:
             peft_model.save_pretrained(str(ckpt))
             torch.save(optimiser.state_dict(), ckpt / "optimizer.pt")
             (ckpt / "COMPLETE").write_text(f"{time.time() - started:.1f}\n")
+            self.run.append_timing({"epoch": epoch, "train_seconds": round(train_seconds, 1)})
             self.run.write_status(epoch=epoch, message=f"epoch {epoch} done")
         bar.close()
         self.run.write_status(state="done", message="finished", epoch=cfg.epochs)
