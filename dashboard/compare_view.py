@@ -117,10 +117,24 @@ def _seconds(value: float | None) -> str:
 
 
 def settings_text(meta: dict[str, Any]) -> str:
-    settings = ", ".join(f"{k} {v}" for k, v in (meta.get("settings") or {}).items())
+    """One readable line: model, sets, sizes, decoding and judge (the full settings are in compare.json)."""
+    s = meta.get("settings") or {}
     updated = meta.get("updated")
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(updated)) if updated else "unknown"
-    return f"Model **{meta.get('model', '?')}** · {settings or 'no settings recorded'} · updated {when}"
+    parts = [f"Model **{meta.get('model', '?')}**"]
+    if s.get("harmful") or s.get("benign"):
+        parts.append(f"harmful `{s.get('harmful', '?')}` · benign `{s.get('benign', '?')}`")
+    if s:
+        limit = s.get("limit")
+        parts.append(f"{'all' if limit is None else limit} items per set × {s.get('samples', '?')} sampled answers")
+        parts.append(f"{s.get('max_new_tokens', '?')} new tokens · {s.get('judge', '?')} judge")
+        epochs = (s.get("train_overrides") or {}).get("epochs")
+        if epochs:
+            parts.append(f"tuned methods trained {epochs} epochs")
+    else:
+        parts.append("no settings recorded")
+    parts.append(f"updated {when}")
+    return " · ".join(parts)
 
 
 # ---- figures -------------------------------------------------------------------------------------

@@ -60,7 +60,8 @@ def progress_of(status: dict[str, Any]) -> tuple[float, str]:
     if total:
         parts.append(f"step {step}/{total}")
     if status.get("epoch") is not None:
-        parts.append(f"epoch {status['epoch']}")
+        of = f" of {status['epochs']}" if status.get("epochs") else ""
+        parts.append(f"{status['epoch']}{of} epochs done")
     if status.get("loss") is not None:
         parts.append(f"loss {status['loss']:.4g}")
     if status.get("message"):

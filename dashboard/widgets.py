@@ -14,6 +14,7 @@ from dashboard.state import current_model
 from dashboard.style import LABEL_COLORS
 from rrs.data.queries import item_audio
 from rrs.models.base import SAMPLE_RATE
+from rrs.paths import PROJECT_ROOT
 from rrs.runs import ACTIVE_STATES, RESUMABLE_STATES, Job, default_name, new_folder
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -23,6 +24,19 @@ STATE_ICONS = {"starting": "⏳", "preparing": "⏳", "running": "▶️", "done
 
 def state_label(name: str, status: Mapping[str, Any]) -> str:
     return f"{STATE_ICONS.get(status['state'], '❔')} {name} · {status['state']}"
+
+
+def shown_path(path: Path) -> str:
+    """A folder as a user would type it: relative to the project when it is inside it."""
+    path = Path(path).resolve()
+    return str(path.relative_to(PROJECT_ROOT)) if path.is_relative_to(PROJECT_ROOT) else str(path)
+
+
+def recorded_note(path: Path, command: str, what: str = "result") -> None:
+    """The banner of a recorded (committed, read-only) result and the command that reproduces it."""
+    st.info(f"**Recorded {what}**, committed with the project in `{shown_path(path)}`: nothing runs now. "
+            "Reproduce it with", icon=":material/video_library:")
+    st.code(command, language="bash")
 
 
 def device_select(container: Any, key: str) -> None:

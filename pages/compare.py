@@ -17,6 +17,7 @@ from dashboard.state import show_flash
 from rrs.evaluation.report import category_rows, table_rows
 from rrs.models.base import MODALITIES
 from rrs.runs import ACTIVE_STATES, Job, list_jobs, runs_root
+from rrs.runs.recorded import recorded
 
 ss = st.session_state
 
@@ -24,6 +25,7 @@ st.title("Compare")
 st.caption("All methods on one model and the same held-out sets: ASR = harmful queries answered, ORR = benign "
            "queries refused, NSI = ΔASR − ΔORR against vanilla (paper Table 3).")
 root = runs_root()
+shipped = {r.label(): r for r in recorded("compare")}
 
 
 # ---- new comparison (a job) ----------------------------------------------------------------------
@@ -35,7 +37,8 @@ def _start() -> Job:
 
 
 widgets.set_form_defaults("compare", view.form_defaults(), "compare")
-with st.expander("New comparison", expanded=not view.find_comparisons(root), icon=":material/balance:"):
+with st.expander("New comparison", expanded=not view.find_comparisons(root) and not shipped,
+                 icon=":material/balance:"):
     with st.form("compare_form", border=False):
         c = st.columns(2)
         widgets.name_and_model(c, "compare", "runs/compare/")
@@ -54,14 +57,20 @@ widgets.job_list("compare", list_jobs("compare"), "compare", title="Comparison j
 
 # ---- results -------------------------------------------------------------------------------------
 st.subheader("Results")
-found = {str(p.relative_to(root)): p for p in view.find_comparisons(root)}
+found = {str(p.relative_to(root)): p for p in view.find_comparisons(root)} | {k: r.path for k, r in shipped.items()}
 if not found:
     st.info("No comparisons yet. Start one above (it evaluates every method in every chosen modality), or put a "
             f"`python -m rrs compare` output folder in `{root}`.")
     st.stop()
 if ss.get("compare_pick") not in found:
     ss["compare_pick"] = next(iter(found))
-choice = st.selectbox("Comparison", list(found), key="compare_pick")
+choice = st.selectbox("Comparison", list(found), key="compare_pick",
+                      format_func=lambda k: f"📼 {k}" if k in shipped else k,
+                      help="Your comparisons, newest first, then the recorded ones that ship with the project.")
+if choice in shipped:
+    widgets.recorded_note(shipped[choice].path, shipped[choice].command, "comparison")
+    if shipped[choice].when:
+        st.caption(f"Recorded {shipped[choice].when}.")
 
 
 def _results(folder: Path) -> None:

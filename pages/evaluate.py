@@ -14,7 +14,8 @@ from dashboard.state import show_flash
 from rrs.evaluation.report import category_rows, table_rows
 from rrs.models.base import MODALITIES
 from rrs.runs import Job, list_jobs, list_runs, new_folder, runs_root
-from rrs.runs.results import evals_root, group_results, list_results
+from rrs.runs.recorded import recorded
+from rrs.runs.results import evals_root, group_results, list_results, recorded_results
 
 ss = st.session_state
 NO_ADAPTER, FILE = view.NO_ADAPTER, view.FILE_OPTION
@@ -31,7 +32,7 @@ evals = evals_root()
 def _start() -> Job:
     """Form callback: build (and so validate) the config, start the job."""
     values = widgets.form_values("eval", view.FORM_FIELDS)
-    values["adapter"] = str(root / values["adapter"]) if values["adapter"] != NO_ADAPTER else ""
+    values["adapter"] = str(adapters[values["adapter"]]) if values["adapter"] != NO_ADAPTER else ""
     for label in ("harmful", "benign"):
         if values[label] == FILE:
             values[label] = (ss.get(f"eval_{label}_file") or "").strip()
@@ -42,10 +43,11 @@ def _start() -> Job:
 
 
 widgets.set_form_defaults("eval", view.form_defaults())
-runs = [p.name for p in list_runs(root)]
+adapters = {p.name: p for p in list_runs(root)} | {r.label(): r.path for r in recorded("train")}
+runs = list(adapters)
 if ss.get("eval_adapter") not in [NO_ADAPTER, *runs]:
     ss["eval_adapter"] = NO_ADAPTER
-results = list_results(evals)
+results = list_results(evals) + recorded_results()
 with st.expander("New evaluation", expanded=not results, icon=":material/science:"):
     with st.form("eval_form", border=False):
         c = st.columns(3)
@@ -87,6 +89,13 @@ if not results:
     st.stop()
 
 labels = {e.label(): e for e in results}
+shipped = [e for e in results if e.command]
+if shipped:
+    with st.expander(f"{len(shipped)} recorded results ship with the project: how to reproduce them",
+                     icon=":material/video_library:"):
+        for e in shipped:
+            st.markdown(f"**{e.label()}** · `{widgets.shown_path(e.path.parent)}`")
+            st.code(e.command, language="bash")
 newest: dict[tuple[str, str], str] = {}
 for e in results:  # newest first: the default selection has one result per method and modality
     newest.setdefault((e.method, e.modality), e.label())

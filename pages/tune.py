@@ -17,6 +17,7 @@ from rrs import projection
 from rrs.models.base import MODALITIES
 from rrs.runs import ACTIVE_STATES, Job, list_runs, runs_root
 from rrs.runs import maps as background
+from rrs.runs.recorded import recorded
 from rrs.runs.summary import compare_runs, run_summary
 from rrs.tuning import METHODS
 
@@ -37,8 +38,9 @@ def _start() -> Job:
 
 root = runs_root()
 runs = list_runs(root)
+recorded_runs = recorded("train")
 widgets.set_form_defaults("tune", view.form_defaults(), "rrs")
-with st.expander("New run", expanded=not runs, icon=":material/tune:"):
+with st.expander("New run", expanded=not runs and not recorded_runs, icon=":material/tune:"):
     with st.form("tune_form", border=False):
         c = st.columns(4)
         c[0].text_input("Run name", key="tune_name", help="The run's folder under the runs directory.")
@@ -76,23 +78,29 @@ with st.expander("New run", expanded=not runs, icon=":material/tune:"):
 
 show_flash("tune_flash")
 runs = list_runs(root)
-if not runs:
+if not runs and not recorded_runs:
     st.info("No runs yet. Fill in the form above and press **Start run**; the defaults are the CPU demo "
-            f"configuration. Runs are kept in `{root}`.")
+            f"configuration (about 15 minutes on a 2-core CPU). Runs are kept in `{root}`.")
     st.stop()
 
 
 # ---- the selected run ----------------------------------------------------------------------------
-states = {p.name: Job(p).state() for p in runs}
-names = [p.name for p in runs]
+folders = {p.name: p for p in runs} | {r.label(): r.path for r in recorded_runs}
+commands = {r.label(): r.command for r in recorded_runs}
+states = {name: Job(path).state() for name, path in folders.items()}
+names = list(folders)
 if ss.get("tune_run") not in names:
     ss["tune_run"] = names[0]
 choice = st.selectbox(
     "Run", names, key="tune_run",
-    format_func=lambda n: widgets.state_label(n, states[n]))
-run_dir = root / choice
+    format_func=lambda n: widgets.state_label(n, states[n]) if n not in commands else f"📼 {n}",
+    help="Your runs, newest first, then the recorded runs that ship with the project (read-only).")
+run_dir = folders[choice]
+is_recorded = choice in commands
 status = states[choice]
 n_snapshots = len(projection.snapshot_files(run_dir))
+if is_recorded:
+    widgets.recorded_note(run_dir, commands[choice], "run")
 
 
 def _status_and_curves(run_dir: Path, seen_state: str, seen_snapshots: int) -> None:
@@ -108,9 +116,10 @@ def _status_and_curves(run_dir: Path, seen_state: str, seen_snapshots: int) -> N
     st.progress(fraction, text=text)
     if state == "stopped":
         st.warning(f"Stopped: {status.get('message', '')}")
-    elif state == "done":
+    elif state == "done" and not is_recorded:
         st.success("Finished. Evaluate it on the **Evaluate** page (choose this run as the adapter).")
-    widgets.job_controls(job, status, "tune")
+    if not is_recorded:
+        widgets.job_controls(job, status, "tune")
     summary = run_summary(run_dir)
     left, right = st.columns(2)
     if len(summary.steps):
@@ -173,6 +182,11 @@ def _map(run_dir: Path, probe: list[dict]) -> None:
 
 
 def _epoch_map(run_dir: Path, method: str) -> projection.EpochMap | None:
+    if is_recorded:  # read-only: its maps are committed with it
+        emap = projection.load_projection(run_dir, method)
+        if emap is None:
+            st.info(f"This recorded run ships without a {projection.METHOD_LABELS[method]} map; choose another.")
+        return emap
     if method == "pca":
         with st.spinner("Computing the PCA map (once per new epoch)…"):
             return projection.cached_projection(run_dir, "pca")
@@ -228,7 +242,7 @@ if not others:
 else:
     other = st.selectbox("Compare with", others, index=None, placeholder="Choose a run", key="tune_compare")
     if other:
-        cmp = compare_runs(run_dir, root / other)
+        cmp = compare_runs(run_dir, folders[other])
         left, right = st.columns(2)
         for col, side in ((left, cmp.a), (right, cmp.b)):
             if len(side.epochs):

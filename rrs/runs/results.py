@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from rrs.evaluation.metrics import load_result
 from rrs.runs.job import Job, jobs_in, kind_root
+from rrs.runs.recorded import recorded
 from rrs.store import RunFolder
 
 RESULTS = RunFolder.RESULTS
@@ -35,6 +36,8 @@ class ResultEntry:
     path: Path
     mtime: float
     headline: dict[str, Any]
+    #: For a recorded result (committed with the project): the command that reproduces it; else "".
+    command: str = ""
 
     def __getattr__(self, name: str) -> Any:
         if name in HEADLINE:
@@ -46,7 +49,7 @@ class ResultEntry:
         return self.path.parent.name if self.path.name == RESULTS else self.path.stem
 
     def label(self) -> str:
-        return f"{self.method} · {self.modality} ({self.name})"
+        return f"{self.method} · {self.modality} ({self.name}{' · recorded' if self.command else ''})"
 
 
 def read_entry(path: str | Path) -> ResultEntry | None:
@@ -71,6 +74,16 @@ def list_results(root: str | Path | None = None) -> list[ResultEntry]:
     paths += [p for p in root.glob("*.json") if p.is_file()]
     entries = [e for e in map(read_entry, paths) if e is not None]
     return sorted(entries, key=lambda e: e.mtime, reverse=True)
+
+
+def recorded_results() -> list[ResultEntry]:
+    """The recorded evaluation results that ship with the project (:mod:`rrs.runs.recorded`)."""
+    entries = []
+    for rec in recorded("eval"):
+        entry = read_entry(rec.path / RESULTS)
+        if entry is not None:
+            entries.append(replace(entry, command=rec.command))
+    return entries
 
 
 def list_eval_jobs(root: str | Path | None = None) -> list[Path]:

@@ -75,10 +75,11 @@ class TuneConfig(ConfigMixin):
             raise ValueError(f"unknown LoRA modules {sorted(unknown)}; choose from {', '.join(LORA_MODULES)}")
 
 
-#: The demo configuration: sized to finish in minutes on a 2-core CPU (docs/RESULTS.md).
-#: A first attempt with lr 1e-3, LoRA on layers 16-23 and 3 epochs overshot (probe refusal 60% -> 95% after
-#: epoch 1, then 35%); this slower, wider setting is the documented demo.
+#: The demo configuration: sized to finish in about 15 minutes on a 2-core CPU with the 1.5B embedded model
+#: (28 layers; LoRA on the top half), measured in docs/RESULTS.md. The 24-layer ``embedded-small`` takes
+#: ``--lora-layers 12-23``. It samples 16 + 16 probe answers twice per epoch for the ASR/ORR curves.
 DEMO_CONFIG = TuneConfig(
-    pairs_per_category=8, epochs=4, batch_size=8, grad_accum=1, lr=3e-4, lora_r=8, lora_alpha=16,
-    lora_layers=tuple(range(12, 24)), probe_per_label=40,
+    pairs_per_category=6, epochs=4, batch_size=8, grad_accum=1, lr=3e-4, lora_r=8, lora_alpha=16,
+    lora_layers=tuple(range(14, 28)), probe_per_label=100, gen_probe_per_label=16, gen_probe_samples=2,
+    gen_probe_tokens=16,
 )

@@ -114,6 +114,9 @@ class Trainer:
         was_training = model.model.training
         model.model.eval()
         started = time.perf_counter()
+        answers = 2 * self.cfg.gen_probe_per_label * self.cfg.gen_probe_samples
+        self.run.write_status(message=f"epoch {epoch}: scoring the probe set ({len(probe)} representations"
+                                      + (f", {answers} sampled answers)" if answers else ")"))
         reps = []
         with torch.no_grad(), model.computing_in(self.cfg.precision):
             for start in range(0, len(probe), 8):
@@ -177,7 +180,8 @@ class Trainer:
         from tqdm.auto import tqdm
 
         cfg = self.cfg
-        prepared = self.prepare()
+        with self.load_model().computing_in(cfg.precision):  # targets in the precision the steps compute in
+            prepared = self.prepare()
         samples, probe, probe_items = prepared["samples"], prepared["probe"], prepared["probe_items"]
         model = self._model
         torch.manual_seed(cfg.seed)  # LoRA's A matrices are drawn at random: make that reproducible
@@ -200,7 +204,7 @@ class Trainer:
         steps_per_epoch = -(-len(samples) // (cfg.batch_size * cfg.grad_accum))
         total = steps_per_epoch * cfg.epochs
         self.run.write_status(state="running", epoch=start_epoch, step=start_epoch * steps_per_epoch,
-                              total_steps=total, message="training", n_samples=len(samples),
+                              total_steps=total, epochs=cfg.epochs, message="training", n_samples=len(samples),
                               n_train_pairs=prepared["n_train_pairs"])
         bar = tqdm(total=total, initial=start_epoch * steps_per_epoch, desc=cfg.method.upper(), disable=not self.progress)
         steps_run = 0
@@ -236,7 +240,8 @@ class Trainer:
                 self.run.append_metric(row)
                 bar.update(1)
                 bar.set_postfix(loss=f"{row['loss']:.2f}")
-                self.run.write_status(epoch=epoch - 1, step=row["step"], loss=row["loss"])
+                self.run.write_status(epoch=epoch - 1, step=row["step"], loss=row["loss"],
+                                      message=f"training epoch {epoch} of {cfg.epochs}")
                 steps_run += 1
                 if stop_after_steps is not None and steps_run >= stop_after_steps:
                     raise KeyboardInterrupt("stop_after_steps reached")

@@ -7,6 +7,13 @@ from pathlib import Path
 import pytest
 
 from rrs import runs as rrs_runs
+from rrs.runs.recorded import RECORDED_ENV
+
+
+@pytest.fixture(autouse=True)
+def no_recorded_results(monkeypatch):
+    """Pages show only the test's own runs; a test about the recorded results deletes this variable."""
+    monkeypatch.setenv(RECORDED_ENV, "")
 
 
 @pytest.fixture(scope="module")

@@ -192,3 +192,40 @@ def test_map_figure_has_fixed_axes_frames_and_hover():
     assert {t.name for t in by_category.data} == {"a", "b"}
     event = {"selection": {"points": [{"customdata": 4}, {"customdata": [5]}, {"x": 1}]}}
     assert tune_view.selected_points(event) == [4, 5] and tune_view.selected_points(None) == []
+
+
+def test_the_recorded_demo_run_opens_with_its_curves_and_map(runs, monkeypatch):
+    """A first-time user, with no runs of their own, sees the committed reference run at once: read-only, with
+    the command that reproduces it, the loss, first-token, generation ASR/ORR and separation curves, and the map."""
+    from rrs.runs.recorded import RECORDED_ENV
+
+    monkeypatch.delenv(RECORDED_ENV)
+    at = AppTest.from_file(TUNE, default_timeout=TIMEOUT)
+    at.run()
+    ok(at)
+    choice = at.selectbox(key="tune_run")
+    assert choice.value.endswith("· recorded") and "rrs-demo" in choice.value
+    assert any("Recorded run" in i.value for i in at.info)
+    assert any("python -m rrs train --demo" in c.value for c in at.code)
+    assert not [b for b in at.button if b.label in ("Stop", "Resume")]  # read-only
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in charts(at)]
+    assert any("ASR and ORR" in t for t in titles) and any("Separation" in t for t in titles)
+    assert any("map of the probe set" in t for t in titles)
+    assert not list((runs).iterdir())  # nothing was written for it
+
+
+def test_progress_text_names_the_epoch_in_training_and_the_generation_figure_has_intervals():
+    import pandas as pd
+
+    fraction, text = tune_view.progress_of({"state": "running", "step": 30, "total_steps": 60, "epoch": 1,
+                                            "epochs": 4, "message": "training epoch 2 of 4"})
+    assert fraction == 0.5 and "1 of 4 epochs done" in text and "training epoch 2 of 4" in text
+    epochs = pd.DataFrame({"epoch": [0, 1], "asr": [80.0, 20.0], "asr_low": [60.0, 8.0], "asr_high": [90.0, 40.0],
+                           "orr": [0.0, 5.0], "orr_low": [0.0, 1.0], "orr_high": [10.0, 20.0],
+                           "n_harmful": [32, 32], "n_benign": [32, 32]})
+    assert tune_view.has_generation(epochs)
+    fig = tune_view.generation_figure(epochs)
+    asr = fig.data[0]
+    assert list(asr.y) == [80.0, 20.0] and list(asr.error_y.array) == [10.0, 20.0]
+    assert list(asr.error_y.arrayminus) == [20.0, 12.0] and asr.line.color == "#D62728"
+    assert not tune_view.has_generation(epochs.assign(asr=None))
