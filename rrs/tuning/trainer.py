@@ -36,10 +36,10 @@ from rrs.hardware import release_free_memory, resolve_precision
 from rrs.models.device import resolve_device_dtype
 from rrs.models.loader import load_model as load_lalm
 from rrs.separation import separation_scores
-from rrs.tuning.generation_probe import generation_probe
 from rrs.speech import save_wav
 from rrs.store import atomic_write, atomic_write_json
 from rrs.tuning.config import TuneConfig
+from rrs.tuning.generation_probe import generation_probe
 from rrs.tuning.lora import attach_lora, lora_delta_penalty
 from rrs.tuning.objectives import Sample, objective_for
 from rrs.tuning.run_dir import RunDir
