@@ -42,6 +42,7 @@ from rrs.tuning.config import TuneConfig
 from rrs.tuning.generation_probe import generation_probe
 from rrs.tuning.lora import attach_lora, lora_delta_penalty
 from rrs.tuning.objectives import Sample, objective_for
+from rrs.tuning.optimizer_state import load_optimizer_state, save_optimizer_state
 from rrs.tuning.run_dir import RunDir
 
 __all__ = ["RRSTrainer", "Trainer"]
@@ -193,7 +194,7 @@ class Trainer:
         if start_epoch:
             ckpt = self.run.checkpoint(start_epoch)
             set_peft_model_state_dict(peft_model, load_file(ckpt / "adapter_model.safetensors"))
-            optimiser.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=True))
+            load_optimizer_state(optimiser, ckpt)
             self.run.truncate_metrics(start_epoch)
             self.log(f"resuming after epoch {start_epoch}")
         else:
@@ -251,7 +252,7 @@ class Trainer:
             ckpt = self.run.checkpoint(epoch)
             ckpt.mkdir(parents=True, exist_ok=True)
             peft_model.save_pretrained(str(ckpt))
-            torch.save(optimiser.state_dict(), ckpt / "optimizer.pt")
+            save_optimizer_state(optimiser, ckpt)
             (ckpt / "COMPLETE").write_text(f"{time.time() - started:.1f}\n")
             self.run.append_timing({"epoch": epoch, "train_seconds": round(train_seconds, 1)})
             self.run.write_status(epoch=epoch, message=f"epoch {epoch} done")
