@@ -16,6 +16,7 @@ from rrs.data.queries import item_audio
 from rrs.models.base import SAMPLE_RATE
 from rrs.paths import PROJECT_ROOT
 from rrs.runs import ACTIVE_STATES, RESUMABLE_STATES, Job, default_name, new_folder
+from rrs.store import FolderBusy
 
 DEVICES = ("auto", "cpu", "cuda")
 STATE_ICONS = {"starting": "⏳", "preparing": "⏳", "running": "▶️", "done": "✅", "failed": "❌",
@@ -72,7 +73,7 @@ def launch(prefix: str, start: Callable[[], Job], what: str) -> None:
     """A form callback: ``start()`` the job (its config validated on the way), or show why not."""
     try:
         job = start()
-    except (ValueError, KeyError) as err:
+    except (ValueError, KeyError, FolderBusy) as err:
         st.session_state[f"{prefix}_flash"] = ("error", f"Not started: {err}")
         return
     st.session_state[f"{prefix}_flash"] = ("success", f"Started {what} **{job.name}**. It runs in the background.")

@@ -27,7 +27,7 @@ from rrs.runs import commands
 from rrs.runs.configs import EvalJob, FeaturesJob, ProjectionJob, SteerJob
 from rrs.runs.flags import add_config, add_fields, config_from, same_file
 from rrs.runs.maps import project
-from rrs.store import RunFolder
+from rrs.store import FolderBusy, RunFolder
 from rrs.tuning import DEMO_CONFIG, METHODS, RRSTrainer, TuneConfig
 
 MODEL_HELPS = {
@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (FileNotFoundError, ValueError, FileExistsError) as err:
+    except (FileNotFoundError, ValueError, FileExistsError, FolderBusy) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -9,9 +9,56 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+LOCK_FILE = ".lock"
+
+
+class FolderBusy(RuntimeError):
+    """Another job holds this run folder: two jobs never write one folder at once."""
+
+
+def _lock_for(folder: Path) -> Any:
+    from filelock import FileLock
+
+    return FileLock(str(folder / LOCK_FILE), timeout=0)
+
+
+@contextmanager
+def folder_lock(folder: str | os.PathLike) -> Iterator[Path]:
+    """Hold ``folder``'s lock while a job writes it; ``FolderBusy`` if another process holds it.
+
+    The lock is an OS file lock, so a killed job releases it: a folder is never left locked by a dead process."""
+    from filelock import Timeout
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = _lock_for(folder)
+    try:
+        lock.acquire()
+    except Timeout:
+        holder = read_json(folder / "job.json", {}).get("pid")
+        raise FolderBusy(f"{folder} is in use by another job{f' (pid {holder})' if holder else ''}; wait for it "
+                         "to finish or stop it, or choose another folder") from None
+    try:
+        yield folder
+    finally:
+        lock.release()
+
+
+def folder_in_use(folder: str | os.PathLike) -> bool:
+    """Whether a job holds ``folder``'s lock right now."""
+    folder = Path(folder)
+    if not (folder / LOCK_FILE).exists():
+        return False
+    try:
+        with folder_lock(folder):
+            return False
+    except FolderBusy:
+        return True
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:

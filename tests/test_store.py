@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from rrs.paths import PROJECT_ROOT
 from rrs.store import RunFolder, atomic_write, atomic_write_json, read_json, read_jsonl, sha256_file
 
 
@@ -47,3 +48,52 @@ def test_run_folder_names_epochs_and_status(tmp_path):
     status = json.loads(run.status.read_text())
     assert status["state"] == "running" and status["step"] == 2 and status["updated"] > 0
     assert run.read_config() == {} and run.read_metrics() == []
+
+
+def _holder(folder):
+    """Another process that takes the folder's lock and sleeps."""
+    import subprocess
+    import sys
+    import time
+
+    code = ("import sys, time; from rrs.store import folder_lock\n"
+            "with folder_lock(sys.argv[1]):\n    print('held', flush=True); time.sleep(120)")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(folder)], stdout=subprocess.PIPE, text=True,
+                            cwd=str(PROJECT_ROOT))
+    assert proc.stdout.readline().strip() == "held"
+    time.sleep(0.1)
+    return proc
+
+
+def test_a_second_job_on_a_folder_is_refused_and_a_killed_holder_frees_it(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from rrs.store import FolderBusy, folder_in_use, folder_lock
+
+    folder = tmp_path / "run"
+    with folder_lock(folder):  # free: taken and released
+        pass
+    assert not folder_in_use(folder)
+    proc = _holder(folder)
+    try:
+        assert folder_in_use(folder)
+        with pytest.raises(FolderBusy, match="in use by another job"):
+            with folder_lock(folder):
+                pass
+        # The CLI refuses with exit code 2 and writes nothing into the busy folder.
+        (folder / "status.json").write_text('{"state": "running"}')
+        cli = subprocess.run([sys.executable, "-m", "rrs", "project", "--run", str(tmp_path / "nowhere"),
+                              "--out", str(folder)], capture_output=True, text=True, cwd=str(PROJECT_ROOT))
+        assert cli.returncode == 2 and "in use by another job" in cli.stderr and "Traceback" not in cli.stderr
+        assert (folder / "status.json").read_text() == '{"state": "running"}'
+        from rrs.runs import Job  # the dashboard's Resume is refused too, before it launches anything
+
+        with pytest.raises(FolderBusy):
+            Job(folder, "project").restart()
+        assert not (folder / "job.json").exists()
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert not folder_in_use(folder)  # the OS released the dead holder's lock

@@ -21,7 +21,7 @@ from rrs.models.loader import load_model
 from rrs.representations import extract_pairs
 from rrs.runs.configs import EvalJob, FeaturesJob, SteerJob
 from rrs.steering import SteeringVectors, compute_vectors, first_token_curve, pick_default, steer, sweep
-from rrs.store import RunFolder, atomic_write_json
+from rrs.store import RunFolder, atomic_write_json, folder_lock
 from rrs.tuning import apply_adapter
 
 
@@ -29,17 +29,17 @@ from rrs.tuning import apply_adapter
 def tracked(folder: str | Path, message: str) -> Iterator[RunFolder]:
     """``status.json`` in ``folder``: running, then done, stopped (Ctrl-C / Stop) or failed."""
     run = RunFolder(folder)
-    run.path.mkdir(parents=True, exist_ok=True)
-    run.write_status(state="running", pid=os.getpid(), message=message, started=time.time())
-    try:
-        yield run
-    except KeyboardInterrupt:
-        run.write_status(state="stopped", message="interrupted; run it again to continue")
-        raise
-    except BaseException as err:
-        run.write_status(state="failed", message=f"{type(err).__name__}: {err}")
-        raise
-    run.write_status(state="done", message="finished")
+    with folder_lock(run.path):  # a second job on this folder is refused before it writes anything
+        run.write_status(state="running", pid=os.getpid(), message=message, started=time.time())
+        try:
+            yield run
+        except KeyboardInterrupt:
+            run.write_status(state="stopped", message="interrupted; run it again to continue")
+            raise
+        except BaseException as err:
+            run.write_status(state="failed", message=f"{type(err).__name__}: {err}")
+            raise
+        run.write_status(state="done", message="finished")
 
 
 def run_features(cfg: FeaturesJob, out: str | Path) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from rrs.config import ConfigMixin
 from rrs.paths import PROJECT_ROOT
 from rrs.projection import load_projection
 from rrs.runs.process import alive, launch, rrs_command
-from rrs.store import RunFolder, atomic_write_json, read_json
+from rrs.store import FolderBusy, RunFolder, atomic_write_json, folder_in_use, read_json
 
 RUNS_ROOT_ENV = "RRS_RUNS"
 ACTIVE_STATES = ("starting", "preparing", "running")
@@ -112,6 +112,7 @@ class Job:
     def start(cls, kind: str, config: ConfigMixin, folder: str | Path, env: dict[str, str] | None = None) -> Job:
         """Write ``config`` to ``folder/config.json`` and launch ``python -m rrs <kind> --config ... --out``."""
         job = cls(folder, kind)
+        job._check_free()
         job.path.mkdir(parents=True, exist_ok=True)
         config.save(job.run.config)
         job._launch(["--config", str(job.run.config)], env)
@@ -119,6 +120,7 @@ class Job:
 
     def restart(self, env: dict[str, str] | None = None) -> Job:
         """Run the folder's job again: it continues from what it finished (a training run resumes)."""
+        self._check_free()
         if self.run.config.is_file():
             args = ["--config", str(self.run.config)]
         else:  # it died before writing its config, or predates configs: the original command line
@@ -130,6 +132,10 @@ class Job:
                 del args[cut : cut + 2]
         resume = self.kind == "train" and "--resume" not in args
         return self._launch([*args, *(["--resume"] if resume else [])], env)
+
+    def _check_free(self) -> None:
+        if folder_in_use(self.path):
+            raise FolderBusy(f"{self.path} is in use by a running job; stop it first or choose another folder")
 
     def _launch(self, args: list[str], env: dict[str, str] | None) -> Job:
         command = rrs_command(self.kind, *args, "--out", str(self.path))

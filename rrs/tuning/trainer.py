@@ -37,7 +37,7 @@ from rrs.models.device import resolve_device_dtype
 from rrs.models.loader import load_model as load_lalm
 from rrs.separation import separation_scores
 from rrs.speech import save_wav
-from rrs.store import atomic_write, atomic_write_json
+from rrs.store import atomic_write, atomic_write_json, folder_lock
 from rrs.tuning.config import TuneConfig
 from rrs.tuning.generation_probe import generation_probe
 from rrs.tuning.lora import attach_lora, lora_delta_penalty
@@ -148,8 +148,11 @@ class Trainer:
         """Run (or resume) the job. ``stop_after_steps`` simulates a kill, for tests."""
         import torch
 
+        with folder_lock(self.run.path):  # a second job on this folder is refused before it writes anything
+            return self._train_locked(resume, stop_after_steps, torch)
+
+    def _train_locked(self, resume: bool, stop_after_steps: int | None, torch: Any) -> RunDir:
         cfg = self.cfg
-        self.run.path.mkdir(parents=True, exist_ok=True)
         if self.run.config.is_file():
             raw = json.loads(self.run.config.read_text())
             raw.setdefault("precision", "fp32")  # runs recorded before the field existed trained in fp32
