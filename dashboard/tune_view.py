@@ -17,7 +17,8 @@ import plotly.graph_objects as go
 from dashboard.style import LABEL_COLORS, MUTED_COLOR, SELECTED_COLOR, style
 from rrs.config import layers_text, parse_layers
 from rrs.projection import METHOD_LABELS, EpochMap
-from rrs.tuning import DEMO_CONFIG, TuneConfig
+from rrs.runs.estimate import estimate_tune, format_duration
+from rrs.tuning import DEMO_CONFIG, PRESETS, TuneConfig
 
 #: Colours for categories (plotly's qualitative "Dark24", enough for the 14 BeaverTails categories).
 CATEGORY_PALETTE = (
@@ -31,7 +32,21 @@ CATEGORY_PALETTE = (
 #: The form's fields: TuneConfig's, with the LoRA layers as text (``rrs.config.parse_layers``).
 FORM_FIELDS = ("model", "device", "method", "pairs", "modality", "top_percent", "penalty", "lora_r", "lora_alpha",
                "lora_dropout", "layers", "lr", "epochs", "batch_size", "grad_accum", "pairs_per_category",
-               "probe_per_label", "seed")
+               "probe_per_label", "gen_probe_per_label", "seed")
+
+
+def preset_values(name: str) -> dict[str, Any]:
+    """The form's values of a preset (``rrs.tuning.PRESETS``); model and device are left as they are."""
+    cfg = PRESETS[name]
+    values = cfg.to_dict()
+    values.update(layers=layers_text(cfg.lora_layers), pairs_per_category=cfg.pairs_per_category or 0)
+    return {k: values[k] for k in FORM_FIELDS if k not in ("model", "device")}
+
+
+def preset_label(name: str, model: str, runs_root: Any = None) -> str:
+    """``name · ≈ time`` for the preset picker, the time from :func:`rrs.runs.estimate.estimate_tune`."""
+    estimate = estimate_tune(PRESETS[name].__class__.from_dict({**PRESETS[name].to_dict(), "model": model}), runs_root)
+    return f"{name} · ≈ {format_duration(estimate.seconds)}" if estimate else f"{name} · time unknown for this model"
 
 
 def form_defaults() -> dict[str, Any]:
@@ -49,7 +64,8 @@ def tune_config(values: dict[str, Any]) -> TuneConfig:
                   lora_layers=parse_layers(str(v["layers"])), pairs_per_category=int(v["pairs_per_category"]) or None)
     if not fields["model"]:
         raise ValueError("choose a model (embedded, a checkpoint folder, or a cached model id)")
-    return TuneConfig.from_dict({**DEMO_CONFIG.to_dict(), **fields}, strict=True)
+    base = PRESETS.get(str(v.get("preset", "demo")), DEMO_CONFIG)
+    return TuneConfig.from_dict({**base.to_dict(), **fields}, strict=True)
 
 
 def progress_of(status: dict[str, Any]) -> tuple[float, str]:

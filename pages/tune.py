@@ -17,6 +17,7 @@ from rrs import projection
 from rrs.models.base import MODALITIES
 from rrs.runs import ACTIVE_STATES, Job, list_runs, runs_root
 from rrs.runs import maps as background
+from rrs.runs.estimate import describe, estimate_tune
 from rrs.runs.recorded import recorded
 from rrs.runs.summary import compare_runs, run_summary
 from rrs.tuning import METHODS
@@ -31,7 +32,8 @@ st.caption("RRS tuning (paper §4.2): LoRA on the LLM moves harmful representati
 
 # ---- new run -------------------------------------------------------------------------------------
 def _start() -> Job:
-    job = widgets.start_job("tune", "train", view.tune_config(widgets.form_values("tune", view.FORM_FIELDS)), "rrs")
+    values = {**widgets.form_values("tune", view.FORM_FIELDS), "preset": ss.get("tune_preset", "demo")}
+    job = widgets.start_job("tune", "train", view.tune_config(values), "rrs")
     ss["tune_run"] = job.name
     return job
 
@@ -40,7 +42,26 @@ root = runs_root()
 runs = list_runs(root)
 recorded_runs = recorded("train")
 widgets.set_form_defaults("tune", view.form_defaults(), "rrs")
+def estimate_tune_safe(values: dict, runs_root: Path):
+    """The estimate of the form's current values, or None while they are not a valid config."""
+    try:
+        return estimate_tune(view.tune_config({**values, "preset": ss.get("tune_preset", "demo")}), runs_root)
+    except (ValueError, KeyError):
+        return None
+
+
+def _apply_preset() -> None:
+    for key, value in view.preset_values(ss["tune_preset"]).items():
+        ss[f"tune_{key}"] = value
+
+
 with st.expander("New run", expanded=not runs and not recorded_runs, icon=":material/tune:"):
+    ss.setdefault("tune_preset", "demo")
+    model_now = str(ss.get("tune_model") or "embedded")
+    st.radio("Preset", list(view.PRESETS), key="tune_preset", horizontal=True, on_change=_apply_preset,
+             format_func=lambda n: view.preset_label(n, model_now, root),
+             help="Fills the form. Times are estimates for this machine (rrs.runs.estimate): from reference "
+                  "figures of a 2-core CPU, rescaled by your finished runs of the same model.")
     with st.form("tune_form", border=False):
         c = st.columns(4)
         c[0].text_input("Run name", key="tune_name", help="The run's folder under the runs directory.")
@@ -73,6 +94,11 @@ with st.expander("New run", expanded=not runs and not recorded_runs, icon=":mate
         c[0].number_input("Epochs", min_value=1, max_value=1000, step=1, key="tune_epochs")
         c[1].number_input("Batch size", min_value=1, max_value=1024, step=1, key="tune_batch_size")
         c[2].number_input("Grad accumulation", min_value=1, max_value=1024, step=1, key="tune_grad_accum")
+        c[3].number_input("Answers probe per label", min_value=0, max_value=500, step=1, key="tune_gen_probe_per_label",
+                          help="Harmful probe items (and their benign twins) answered by sampling every epoch, for "
+                               "the ASR/ORR curves (0 = off).")
+        st.caption("Estimated time with these settings: "
+                   + describe(estimate_tune_safe(widgets.form_values("tune", view.FORM_FIELDS), root)))
         st.form_submit_button("Start run", type="primary", on_click=widgets.launch, key="tune_submit",
                               args=("tune", _start, "run"))
 

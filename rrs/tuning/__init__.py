@@ -10,7 +10,7 @@ method.
 * :mod:`~rrs.tuning.export` -- a run's adapter, or the LLM with it merged.
 """
 
-from rrs.tuning.config import DEMO_CONFIG, LORA_MODULES, METHODS, TuneConfig
+from rrs.tuning.config import DEMO_CONFIG, LORA_MODULES, METHODS, PRESETS, TuneConfig
 from rrs.tuning.export import export_adapter, export_merged
 from rrs.tuning.lora import apply_adapter, attach_lora, lora_delta_penalty, lora_targets
 from rrs.tuning.objectives import OBJECTIVES, Objective, Sample, objective_for
@@ -19,6 +19,7 @@ from rrs.tuning.trainer import RRSTrainer, Trainer
 
 __all__ = [
     "DEMO_CONFIG",
+    "PRESETS",
     "LORA_MODULES",
     "METHODS",
     "OBJECTIVES",

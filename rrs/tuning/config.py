@@ -10,7 +10,7 @@ from typing import Any
 from rrs.config import ConfigMixin
 from rrs.hardware import PRECISIONS
 
-__all__ = ["DEMO_CONFIG", "LORA_MODULES", "METHODS", "TuneConfig"]
+__all__ = ["DEMO_CONFIG", "LORA_MODULES", "METHODS", "PRESETS", "TuneConfig"]
 
 LORA_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 #: ``python -m rrs train --method``: RRS and the four SFT baselines (paper §5.1).
@@ -83,3 +83,12 @@ DEMO_CONFIG = TuneConfig(
     lora_layers=tuple(range(14, 28)), probe_per_label=100, gen_probe_per_label=16, gen_probe_samples=2,
     gen_probe_tokens=16,
 )
+
+#: The Tune form's presets: a quick look (a few minutes: every category, two epochs, small probes), the demo,
+#: and the paper's reference settings (all Mirror training pairs, 10 epochs, batch 4 x 2, lr 5e-5, r 16).
+PRESETS: dict[str, TuneConfig] = {
+    "quick look": TuneConfig.from_dict({**DEMO_CONFIG.to_dict(), "pairs_per_category": 2, "epochs": 2,
+                                        "probe_per_label": 28, "gen_probe_per_label": 14, "gen_probe_samples": 1}),
+    "demo": DEMO_CONFIG,
+    "paper": TuneConfig(),
+}

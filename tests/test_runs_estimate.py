@@ -1,0 +1,38 @@
+"""rrs.runs.estimate: a run's time before it starts, from reference costs rescaled by runs measured here."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rrs.runs.estimate import REFERENCE_COSTS, describe, estimate_tune, format_duration
+from rrs.tuning import DEMO_CONFIG, PRESETS, TuneConfig
+
+
+def test_estimate_grows_with_the_work_and_presets_are_ordered():
+    quick, demo, paper = (estimate_tune(PRESETS[n]) for n in ("quick look", "demo", "paper"))
+    assert quick.seconds < demo.seconds < paper.seconds
+    assert quick.seconds < 5 * 60 and 8 * 60 < demo.seconds < 20 * 60  # the labels promise minutes, not hours
+    longer = estimate_tune(TuneConfig.from_dict({**DEMO_CONFIG.to_dict(), "epochs": 8}))
+    assert longer.train_seconds == pytest.approx(2 * demo.train_seconds, abs=0.2)
+    assert demo.steps == 4 * -(-2 * 84 // 8)  # 84 training pairs at 6 per category, batch 8, 4 epochs
+    assert estimate_tune(TuneConfig(model="/some/checkpoint")) is None
+    assert "no estimate" in describe(None) and "reference figures" in describe(demo)
+
+
+def test_finished_epochs_on_this_machine_rescale_the_estimate(tmp_path):
+    run = tmp_path / "r1"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps(DEMO_CONFIG.to_json()))
+    (run / "status.json").write_text(json.dumps({"state": "done", "total_steps": 84}))
+    per_sample = REFERENCE_COSTS["embedded"]["sample_step"]
+    (run / "timings.jsonl").write_text(json.dumps({"epoch": 1, "train_seconds": 2 * 21 * 8 * per_sample}) + "\n")
+    base = estimate_tune(DEMO_CONFIG)
+    measured = estimate_tune(DEMO_CONFIG, tmp_path)
+    assert measured.seconds == pytest.approx(2 * base.seconds, rel=1e-3)  # this machine is twice as slow
+    assert "measured on this machine" in measured.basis
+
+
+def test_format_duration():
+    assert format_duration(42) == "42 s" and format_duration(600) == "10 min" and format_duration(7200) == "2.0 h"
