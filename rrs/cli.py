@@ -152,7 +152,9 @@ def _eval_parser(p: argparse.ArgumentParser) -> None:
         "harmful": f"a CSV/JSONL file or one of {', '.join(EVAL_SETS)}", "benign": "a CSV/JSONL file or a built-in set name",
         "limit": "use at most this many items per set", "modality": "",
         "samples": "sampled answers per query (AIAH: 5)", "max_new_tokens": "", "batch_size": "",
-        "judge": ("", {"choices": list(JUDGES)}), "seed": ""})
+        "judge": ("", {"choices": list(JUDGES)}), "seed": "",
+        "precision": ("auto: bf16 autocast where the device multiplies bf16 natively, else fp32",
+                      {"choices": ["auto", "bf16", "fp32"]})})
     add_config(p, "the evaluation folder (results.json, results.records.jsonl); a path ending in .json is "
                   "the results file itself, its per-item records beside it")
 

@@ -27,6 +27,7 @@ samples differ from an uninterrupted run.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -69,6 +70,8 @@ class EvalConfig(ConfigMixin):
     judge: str = "keyword"
     #: The text instruction in audio-text mode (``None``: the paper's ``DEFAULT_INSTRUCTION``).
     instruction: str | None = None
+    #: "fp32" (as loaded) or "bf16" (autocast of the forward passes; jobs resolve "auto" with rrs.hardware).
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         check_modality(self.modality)
@@ -76,6 +79,8 @@ class EvalConfig(ConfigMixin):
             raise ValueError("samples, batch_size and max_new_tokens must be >= 1")
         if self.temperature <= 0 or not 0 < self.top_p <= 1:
             raise ValueError("temperature must be > 0 and top_p in (0, 1]")
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError("precision must be fp32 or bf16 (resolve 'auto' with rrs.hardware.resolve_precision)")
         if self.judge not in JUDGES:
             raise ValueError(f"unknown judge {self.judge!r}; choose one of {', '.join(JUDGES)}")
 
@@ -193,6 +198,8 @@ def _header(model: Any, cfg: EvalConfig) -> dict[str, Any]:
     gen = {k: getattr(cfg, k) for k in GENERATION_FIELDS}
     if gen["instruction"] is None and cfg.modality == "audio-text":
         gen["instruction"] = DEFAULT_INSTRUCTION
+    if cfg.precision != "fp32":  # records made before precision was recorded were fp32: they stay reusable
+        gen["precision"] = cfg.precision
     return {"type": "header", "model": _model_name(model), "generation": gen}
 
 
@@ -347,7 +354,9 @@ def _run_window(model: Any, judge: Any, cfg: EvalConfig, label: str, items: Sequ
                 keys: Sequence[str], window: Sequence[int], start: int) -> list[ItemRecord]:
     queries = [items[i].query for i in window]
     settings = cfg.settings(batch_seed(cfg.seed, label, start))
-    responses = model.generate(queries, cfg.modality, cfg.instruction, settings)
+    computing = getattr(model, "computing_in", None)
+    with computing(cfg.precision) if computing is not None else contextlib.nullcontext():
+        responses = model.generate(queries, cfg.modality, cfg.instruction, settings)
     if len(responses) != len(queries) or any(len(r) != cfg.samples for r in responses):
         raise RuntimeError(
             f"model.generate returned {[len(r) for r in responses]} responses for {len(queries)} queries "

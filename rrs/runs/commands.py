@@ -83,7 +83,7 @@ def run_eval(cfg: EvalJob, results: str | Path) -> dict[str, Any]:
     with contextlib.ExitStack() as stack:
         if cfg.steer:
             stack.enter_context(steer(model, SteeringVectors.load(cfg.steer), alpha=cfg.alpha, ablated=cfg.ablate))
-        result = evaluate(model, wrapped["harmful"], wrapped["benign"], cfg.eval_config(), judge,
+        result = evaluate(model, wrapped["harmful"], wrapped["benign"], cfg.eval_config(model.device.type), judge,
                           records_path=results.with_suffix(".records.jsonl"))
     payload = {**result.to_dict(), "method": cfg.method_name()}
     atomic_write_json(results, payload)

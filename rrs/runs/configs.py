@@ -12,6 +12,7 @@ from pathlib import Path
 from rrs.config import ConfigMixin, parse_layers
 from rrs.data import EVAL_SETS
 from rrs.evaluation.metrics import EvalConfig
+from rrs.hardware import PRECISIONS, resolve_precision
 from rrs.models.base import Modality, check_modality
 from rrs.projection import METHODS as MAP_METHODS
 from rrs.steering import SteeringConfig, refusal_prompt_text
@@ -72,9 +73,13 @@ class EvalJob(ModelJob):
     batch_size: int = 8
     judge: str = "keyword"
     seed: int = 0
+    #: "auto": bf16 autocast where the device multiplies bf16 natively, else fp32 (rrs.hardware).
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}")
         self.eval_config()  # modality, samples, judge, ...
         for spec in (self.harmful, self.benign):
             if spec not in EVAL_SETS and not Path(spec).is_file():
@@ -84,9 +89,11 @@ class EvalJob(ModelJob):
             if trained_on and trained_on != self.model:
                 raise ValueError(f"run {Path(self.adapter).name!r} was trained on {trained_on!r}; set the model to it")
 
-    def eval_config(self) -> EvalConfig:
+    def eval_config(self, device: str = "cpu") -> EvalConfig:
+        """The evaluation's settings, with "auto" precision resolved for ``device``."""
+        precision = resolve_precision(self.precision, device) if self.precision == "auto" else self.precision
         return EvalConfig(modality=self.modality, samples=self.samples, max_new_tokens=self.max_new_tokens,
-                          batch_size=self.batch_size, seed=self.seed, judge=self.judge)
+                          batch_size=self.batch_size, seed=self.seed, judge=self.judge, precision=precision)
 
     def method_name(self) -> str:
         if self.name:
