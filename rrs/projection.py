@@ -14,6 +14,7 @@ dashboard computes them in the background with :mod:`rrs.runs.maps`.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import warnings
@@ -31,7 +32,7 @@ from rrs.store import RunFolder, atomic_write
 METHODS = ("pca", "tsne", "umap")
 METHOD_LABELS = {"pca": "PCA", "tsne": "t-SNE", "umap": "UMAP"}
 #: Bump when the way maps are computed changes: older cache files are then recomputed.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 # ---- projection ----------------------------------------------------------------------------------
@@ -125,10 +126,9 @@ def load_snapshot(path: str | Path) -> np.ndarray:
 
 
 def _cache_key(files: Sequence[tuple[int, Path]], method: str, seed: int) -> str:
-    entries = []
+    entries = []  # by content, not time: a copied or freshly cloned run keeps its maps
     for _, path in files:
-        stat = path.stat()
-        entries.append([path.name, stat.st_size, stat.st_mtime_ns])
+        entries.append([path.name, path.stat().st_size, hashlib.sha1(path.read_bytes()).hexdigest()])
     return json.dumps({"version": CACHE_VERSION, "method": method, "seed": seed, "files": entries})
 
 

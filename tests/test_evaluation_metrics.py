@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -134,6 +135,8 @@ def test_resume_survives_a_torn_line_and_rejects_other_configs(tmp_path):
     assert len([x for x in path.read_text().splitlines() if '"type": "item"' in x and x.endswith("}")]) == 5
     with pytest.raises(ValueError, match="another model or generation config"):
         _run(FakeModel(), tmp_path, samples=3)
+    with pytest.raises(ValueError, match="another model or generation config"):
+        _run(FakeModel(), tmp_path, precision="bf16")  # answers made in fp32 are not reused for bf16
 
 
 def test_resume_rejudges_records_of_another_judge(tmp_path):
@@ -192,3 +195,11 @@ def test_real_tiny_model_evaluation():
     assert first.model == lalm.name and first.config["instruction"] is None
     second = evaluate(lalm, harmful, benign, cfg, judge=OddLengthJudge(), progress=False)
     assert [r.responses for r in second.per_item] == responses  # seeded sampling is reproducible
+    # bf16: the forward passes run under autocast while generating, and only then.
+    import torch
+
+    seen = []
+    handle = lalm.model.register_forward_pre_hook(lambda _m, _a: seen.append(torch.is_autocast_enabled("cpu")))
+    evaluate(lalm, harmful, benign, replace(cfg, precision="bf16"), judge=OddLengthJudge(), progress=False)
+    handle.remove()
+    assert seen and all(seen) and lalm.compute_precision == "fp32"
