@@ -39,7 +39,7 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     except UnicodeDecodeError as err:
         raise DataError(f"{path.name}: not UTF-8 text ({err.reason} at byte {err.start})") from None
     if suffix in _CSV:
-        reader = csv.reader(io.StringIO(text, newline=""))
+        reader = csv.reader(io.StringIO(text, newline=""), strict=True)  # a stray quote is an error, not mangled
         header: list[str] | None = None
         try:
             for cells in reader:
@@ -56,7 +56,8 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
                 cells += [""] * (len(header) - len(cells))
                 yield reader.line_num, dict(zip(header, cells, strict=True))
         except csv.Error as err:
-            raise DataError(f"{path.name}: row {reader.line_num}: malformed CSV ({err})") from None
+            raise DataError(f"{path.name}: row {reader.line_num}: malformed CSV ({err}); quote a cell that holds "
+                            'commas or quotes, and double the quotes inside it ("say ""hi""")') from None
         if header is None:
             raise DataError(f"{path.name}: the file is empty; it needs a header row")
         return
@@ -116,7 +117,11 @@ def _check_header(path: Path, rows: list[tuple[int, dict[str, str]]], required: 
     if path.suffix.lower() in _CSV:
         missing = [c for c in required if c not in rows[0][1]]
         if missing:
-            raise DataError(f"{path.name}: row 1 (header): missing required column '{missing[0]}'")
+            header = list(rows[0][1])
+            hint = ""
+            if len(header) == 1 and any(sep in header[0] for sep in ";\t|"):
+                hint = "; the header is one cell: separate the columns with commas, not ';', tabs or '|'"
+            raise DataError(f"{path.name}: row 1 (header): missing required column '{missing[0]}'{hint}")
 
 
 def load_items(path: str | os.PathLike, default_label: Label | None = None) -> list[Item]:

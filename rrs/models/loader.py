@@ -47,8 +47,21 @@ def resolve_spec(spec: str) -> tuple[str, Path | None]:
                 "onto this machine and pass its folder."
             )
         path = cached
-    model_type = json.loads((path / "config.json").read_text()).get("model_type", "")
+    try:
+        config = json.loads((path / "config.json").read_text())
+    except (OSError, ValueError) as err:
+        raise ModelSpecError(f"{path / 'config.json'} is not readable JSON ({err}); the checkpoint is damaged or "
+                             "half-copied: copy it again") from None
+    if not isinstance(config, dict):
+        raise ModelSpecError(f"{path / 'config.json'} is not a model configuration (a JSON object)")
+    model_type = str(config.get("model_type", ""))
     family = FAMILY_BY_MODEL_TYPE.get(model_type)
+    if family is None and config.get("auto_map"):
+        raise ModelSpecError(
+            f"{path}: this checkpoint ships its own Python code (auto_map) for model_type {model_type!r}. rrs never "
+            "runs code from a checkpoint (trust_remote_code stays off); it loads the supported families with "
+            f"the classes in transformers ({', '.join(sorted(FAMILY_BY_MODEL_TYPE))})"
+        )
     if family is None:
         raise ModelSpecError(
             f"{path}: model_type {model_type!r} is not a supported LALM family "
@@ -103,6 +116,12 @@ def load_model(
     if path is None:
         return load_embedded(family, device, torch_dtype, system_prompt=system_prompt, progress=progress)
     kwargs = {} if system_prompt is ... else {"system_prompt": system_prompt}
-    if family == "qwen2-audio":
-        return Qwen2AudioLALM.from_pretrained(path, device=device, dtype=torch_dtype, **kwargs)
-    return QwenOmniLALM.from_pretrained(path, device=device, dtype=torch_dtype, **kwargs)
+    cls = Qwen2AudioLALM if family == "qwen2-audio" else QwenOmniLALM
+    from safetensors import SafetensorError
+
+    try:
+        return cls.from_pretrained(path, device=device, dtype=torch_dtype, **kwargs)
+    except (OSError, SafetensorError) as err:  # weights or processor files missing or torn: a half-written copy
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelSpecError(f"{path}: the checkpoint is incomplete or damaged ({first}). Copy the whole "
+                             "folder again: config.json, the weights (*.safetensors) and the processor files") from None

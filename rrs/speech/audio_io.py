@@ -70,6 +70,23 @@ def validate_waveform(wave: np.ndarray, sr: int, *, max_seconds: float = MAX_SEC
     return wave
 
 
+def _wav_shortfall(content: bytes) -> tuple[int, int] | None:
+    """``(announced, present)`` sample bytes when a RIFF/WAVE file ends before its ``data`` chunk does.
+
+    libsndfile reads such a file without complaint and returns only the samples present, so a clip cut off
+    by a failed copy would otherwise be used as if it were whole."""
+    if len(content) < 12 or content[:4] != b"RIFF" or content[8:12] != b"WAVE":
+        return None
+    offset = 12
+    while offset + 8 <= len(content):
+        chunk, size = content[offset : offset + 4], int.from_bytes(content[offset + 4 : offset + 8], "little")
+        if chunk == b"data":
+            present = len(content) - offset - 8
+            return (size, present) if size != 0xFFFFFFFF and present < size else None
+        offset += 8 + size + (size & 1)
+    return None
+
+
 def _describe(source: AudioSource) -> str:
     if isinstance(source, (str, os.PathLike)):
         return f"'{os.fspath(source)}'"
@@ -99,24 +116,34 @@ def load_audio(source: AudioSource, *, max_seconds: float = MAX_SECONDS) -> np.n
                 f"The audio file '{path}' is empty (0 bytes). Choose a file that contains a recording."
             )
         handle = str(path)
+        with open(path, "rb") as f:
+            content_head = f.read()
     elif isinstance(source, (bytes, bytearray, memoryview)):
         if len(source) == 0:
             raise AudioError(
                 "The uploaded audio is empty (0 bytes). Upload a file that contains a recording."
             )
-        handle = io.BytesIO(bytes(source))
+        content_head = bytes(source)
+        handle = io.BytesIO(content_head)
     elif hasattr(source, "read"):
         content = source.read()
         if not content:
             raise AudioError(
                 f"{what[0].upper()}{what[1:]} is empty (0 bytes). Choose a file with a recording."
             )
-        handle = io.BytesIO(content)
+        content_head = bytes(content)
+        handle = io.BytesIO(content_head)
     else:
         raise TypeError(
             f"load_audio takes a path, bytes or a binary file object, not {type(source).__name__}"
         )
 
+    shortfall = _wav_shortfall(content_head)
+    if shortfall is not None:
+        raise AudioError(
+            f"The WAV file {what} is truncated: its header announces {shortfall[0]:,} bytes of samples but only "
+            f"{shortfall[1]:,} are there (an interrupted copy or download). Copy or export it again."
+        )
     try:
         with sf.SoundFile(handle) as f:
             sr, frames = int(f.samplerate), int(f.frames)
