@@ -27,7 +27,7 @@ from rrs.runs import commands
 from rrs.runs.configs import EvalJob, FeaturesJob, ProjectionJob, SteerJob
 from rrs.runs.flags import add_config, add_fields, config_from, same_file
 from rrs.runs.maps import project
-from rrs.store import FolderBusy, RunFolder
+from rrs.store import DiskFull, FolderBusy, RunFolder
 from rrs.tuning import DEMO_CONFIG, METHODS, RRSTrainer, TuneConfig
 
 MODEL_HELPS = {
@@ -250,6 +250,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (FileNotFoundError, ValueError, FileExistsError, FolderBusy) as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except DiskFull as err:
+        print(f"error: {err.strerror}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; finished work is kept (resume with the same command and --resume)", file=sys.stderr)

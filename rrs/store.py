@@ -3,6 +3,7 @@ and :class:`RunFolder`, the names of the files in a run folder."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -61,8 +62,15 @@ def folder_in_use(folder: str | os.PathLike) -> bool:
         return True
 
 
+class DiskFull(OSError):
+    """A write failed for lack of space; the file it was replacing is intact."""
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
-    """Call ``write(tmp_path)`` then rename the temporary file onto ``path`` in one step."""
+    """Call ``write(tmp_path)`` then rename the temporary file onto ``path`` in one step.
+
+    If the write fails (a full disk, a kill) the previous ``path`` is left as it was and the temporary file
+    is removed; a full disk raises :class:`DiskFull` naming the file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -70,9 +78,13 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     try:
         write(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(err, OSError) and err.errno == errno.ENOSPC and not isinstance(err, DiskFull):
+            raise DiskFull(errno.ENOSPC, f"no space left on the device while writing {path}; the previous "
+                           "version is intact. Free some space and run the same command again (finished work "
+                           "is kept)") from err
         raise
     return path
 

@@ -97,3 +97,32 @@ def test_a_second_job_on_a_folder_is_refused_and_a_killed_holder_frees_it(tmp_pa
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     assert not folder_in_use(folder)  # the OS released the dead holder's lock
+
+
+def test_a_write_that_runs_out_of_space_keeps_the_last_good_file(tmp_path, capsys, monkeypatch):
+    import errno
+
+    from rrs.store import DiskFull
+
+    path = tmp_path / "metrics.json"
+    atomic_write_json(path, {"epoch": 1})
+
+    def full_disk(tmp):
+        with open(tmp, "w") as f:
+            f.write('{"epoch": 2, "half')  # part of the new version reached the disk
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(DiskFull, match="previous version is intact"):
+        atomic_write(path, full_disk)
+    assert read_json(path) == {"epoch": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]  # no temporary file left behind
+    # The CLI says so in one line (exit 2, no traceback) when a job's write fails that way.
+    from rrs import cli
+
+    def failing(args):
+        atomic_write(path, full_disk)
+
+    monkeypatch.setattr(cli, "cmd_report", failing)
+    assert cli.main(["report", str(path), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "no space left" in err and "Traceback" not in err
