@@ -8,9 +8,10 @@ import hashlib
 import json
 import os
 import re
+import signal
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,52 @@ def folder_in_use(folder: str | os.PathLike) -> bool:
         return True
 
 
+#: Fault injection for the kill-anywhere tests (tests/test_kill_anywhere.py); unset in normal use.
+#: ``RRS_FAULT_LOG=FILE`` appends one line per write point reached; ``RRS_FAULT_KILL_AT=N`` sends SIGKILL to
+#: this process at the N-th write point: after a temporary file is written but before it is renamed, or
+#: half-way through an appended line. Writes into the caches are not counted.
+FAULT_LOG_ENV, FAULT_KILL_ENV = "RRS_FAULT_LOG", "RRS_FAULT_KILL_AT"
+_write_points = 0
+
+
+def _write_point(where: Path) -> None:
+    global _write_points
+    log, kill_at = os.environ.get(FAULT_LOG_ENV), os.environ.get(FAULT_KILL_ENV)
+    if not log and not kill_at:
+        return
+    from rrs.paths import cache_dir
+
+    if Path(where).resolve().is_relative_to(cache_dir().resolve()):
+        return  # caches fill once, so their writes would shift the count between runs
+    _write_points += 1
+    if log:
+        with open(log, "a") as handle:
+            handle.write(f"{_write_points}\t{where}\n")
+    if kill_at and _write_points == int(kill_at):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def append_jsonl(path: str | os.PathLike, rows: Sequence[Any]) -> None:
+    """Append JSON lines durably, starting on a fresh line if a previous write was cut off (a killed job),
+    so that a torn line never swallows the next one; readers skip the torn line."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in rows).encode()
+    with open(path, "a+b") as handle:
+        handle.seek(0, os.SEEK_END)
+        if handle.tell() > 0:
+            handle.seek(-1, os.SEEK_END)
+            if handle.read(1) != b"\n":
+                text = b"\n" + text
+        half = len(text) // 2
+        handle.write(text[:half])
+        handle.flush()
+        _write_point(path)
+        handle.write(text[half:])
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
 class DiskFull(OSError):
     """A write failed for lack of space; the file it was replacing is intact."""
 
@@ -77,6 +124,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     os.close(fd)
     try:
         write(tmp)
+        _write_point(path)
         os.replace(tmp, path)
     except BaseException as err:
         if os.path.exists(tmp):

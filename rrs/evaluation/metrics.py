@@ -40,7 +40,7 @@ from typing import Any, Literal
 from rrs.config import ConfigMixin
 from rrs.evaluation.judges import JUDGES, get_judge
 from rrs.models.base import DEFAULT_INSTRUCTION, GenerationSettings, Modality, Query, check_modality
-from rrs.store import atomic_write_json
+from rrs.store import append_jsonl, atomic_write_json
 
 Label = Literal["harmful", "benign"]
 UNCATEGORISED = "uncategorised"
@@ -236,21 +236,6 @@ def _judge(judge: Any, prompts: Sequence[str], responses: Sequence[str]) -> list
     return flags
 
 
-def _append(path: Path, lines: Sequence[dict[str, Any]]) -> None:
-    """Append JSON lines durably, starting on a fresh line if a previous write was cut off."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines)
-    with open(path, "a+b") as handle:
-        handle.seek(0, os.SEEK_END)
-        if handle.tell() > 0:
-            handle.seek(-1, os.SEEK_END)
-            if handle.read(1) != b"\n":
-                text = "\n" + text
-        handle.write(text.encode())
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
 def _rates(records: Sequence[ItemRecord]) -> tuple[float | None, float | None]:
     harmful = [f for r in records if r.label == "harmful" for f in r.refusals]
     benign = [f for r in records if r.label == "benign" for f in r.refusals]
@@ -320,7 +305,7 @@ def evaluate(
     if path is not None:
         done, has_header = _read_records(path, header)
         if not has_header:
-            _append(path, [header])
+            append_jsonl(path, [header])
     wanted = {k for ks in keys.values() for k in ks}
     done = {k: r for k, r in done.items() if k in wanted}
     stale = [r for r in done.values() if r.judge != judge.name]
@@ -341,7 +326,7 @@ def evaluate(
                     continue
                 records = _run_window(model, judge, cfg, label, items, keys[label], window, start)
                 if path is not None:
-                    _append(path, [{"type": "item", **r.to_dict()} for r in records])
+                    append_jsonl(path, [{"type": "item", **r.to_dict()} for r in records])
                 done.update((r.key, r) for r in records)
                 bar.update(len(window))
     finally:

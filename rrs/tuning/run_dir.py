@@ -5,11 +5,10 @@ per-epoch representation snapshots and adapter checkpoints.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-from rrs.store import RunFolder, atomic_write
+from rrs.store import RunFolder, append_jsonl, atomic_write
 
 __all__ = ["RunDir"]
 
@@ -24,10 +23,10 @@ class RunDir(RunFolder):
         return self.path / "timings.jsonl"
 
     def append_metric(self, row: dict[str, Any]) -> None:
-        _append_line(self.metrics, row)
+        append_jsonl(self.metrics, [row])
 
     def append_timing(self, row: dict[str, Any]) -> None:
-        _append_line(self.timings, row)
+        append_jsonl(self.timings, [row])
 
     def read_timings(self) -> list[dict[str, Any]]:
         if not self.timings.is_file():
@@ -46,9 +45,3 @@ class RunDir(RunFolder):
         text = "".join(json.dumps(r) + "\n" for r in rows)
         atomic_write(self.metrics, lambda tmp: Path(tmp).write_text(text))
 
-
-def _append_line(path: Path, row: dict[str, Any]) -> None:
-    with open(path, "a") as handle:
-        handle.write(json.dumps(row) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())

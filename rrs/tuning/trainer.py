@@ -17,6 +17,7 @@ run writes the same metrics as an uninterrupted one.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -256,12 +257,16 @@ class Trainer:
             ckpt.mkdir(parents=True, exist_ok=True)
             peft_model.save_pretrained(str(ckpt))
             save_optimizer_state(optimiser, ckpt)
-            (ckpt / "COMPLETE").write_text(f"{time.time() - started:.1f}\n")
+            atomic_write(ckpt / "COMPLETE", functools.partial(_write_text, f"{time.time() - started:.1f}\n"))
             self.run.append_timing({"epoch": epoch, "train_seconds": round(train_seconds, 1)})
             self.run.write_status(epoch=epoch, message=f"epoch {epoch} done")
         bar.close()
         self.run.write_status(state="done", message="finished", epoch=cfg.epochs)
         return self.run
+
+
+def _write_text(text: str, path: str) -> None:
+    Path(path).write_text(text)
 
 
 #: The name the trainer had when it ran RRS only; kept for callers and saved scripts.
