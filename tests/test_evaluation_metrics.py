@@ -132,6 +132,7 @@ def test_resume_survives_a_torn_line_and_rejects_other_configs(tmp_path):
     result = _run(model, tmp_path)
     assert [c["texts"] for c in model.calls] == [["h2 r5"], ["b0 r0", "b1 r1"]]
     assert result.asr == pytest.approx(100 * 8 / 15)
+    assert result.asr_ci[0] <= result.asr <= result.asr_ci[1] and result.orr_ci[0] <= result.orr <= result.orr_ci[1]
     assert len([x for x in path.read_text().splitlines() if '"type": "item"' in x and x.endswith("}")]) == 5
     with pytest.raises(ValueError, match="another model or generation config"):
         _run(FakeModel(), tmp_path, samples=3)

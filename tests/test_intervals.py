@@ -30,3 +30,16 @@ def test_auroc_and_its_interval():
     r = auroc_interval([0.9, 0.7, 0.6, 0.4], [0.5, 0.3, 0.2, 0.1])
     assert r["auroc"] == pytest.approx(15 / 16, abs=1e-3)
     assert r["ci"][0] <= r["auroc"] <= r["ci"][1] and (r["n_harmful"], r["n_benign"]) == (4, 4)
+
+
+def test_clustered_interval_counts_correlated_answers_once():
+    from rrs.evaluation.intervals import clustered_rate_interval, rate_interval
+
+    groups = [[True] * 5] * 5 + [[False] * 5] * 5  # five answers per query, all alike within a query
+    clustered = clustered_rate_interval(groups)
+    flat = rate_interval([x for g in groups for x in g])
+    assert clustered["rate"] == flat["rate"] == 50.0 and clustered["n"] == 50 and clustered["groups"] == 10
+    width = clustered["ci"][1] - clustered["ci"][0]
+    assert width > 1.5 * (flat["ci"][1] - flat["ci"][0])  # ten queries, not fifty independent answers
+    assert clustered_rate_interval([[False, False], [False]])["ci"][0] == 0.0
+    assert clustered_rate_interval([])["rate"] is None

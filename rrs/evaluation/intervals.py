@@ -45,6 +45,29 @@ def rate_interval(outcomes: Sequence[bool], seed: int = 0, n_boot: int = N_BOOTS
     return {"rate": round(100 * rate, 1), "n": n, "ci": [round(100 * float(low), 1), round(100 * float(high), 1)]}
 
 
+def clustered_rate_interval(groups: Sequence[Sequence[bool]], seed: int = 0,
+                            n_boot: int = N_BOOTSTRAP) -> dict[str, Any]:
+    """Like :func:`rate_interval` for outcomes that come in groups (the sampled answers of one query): the
+    bootstrap resamples whole groups, so answers to the same query, which are correlated, do not count as
+    independent. ``n`` is the number of outcomes; ``groups`` the number of groups."""
+    groups = [list(g) for g in groups if len(g)]
+    n = sum(len(g) for g in groups)
+    if n == 0:
+        return {"rate": None, "n": 0, "groups": 0, "ci": None}
+    hits = np.array([sum(g) for g in groups], dtype=float)
+    sizes = np.array([len(g) for g in groups], dtype=float)
+    rate = float(hits.sum() / sizes.sum())
+    if rate in (0.0, 1.0):
+        low, high = wilson(int(hits.sum()), n)
+    else:
+        rng = np.random.default_rng(seed)
+        pick = rng.integers(0, len(groups), size=(n_boot, len(groups)))
+        means = hits[pick].sum(axis=1) / sizes[pick].sum(axis=1)
+        low, high = np.percentile(means, [2.5, 97.5])
+    return {"rate": round(100 * rate, 1), "n": n, "groups": len(groups),
+            "ci": [round(100 * float(low), 1), round(100 * float(high), 1)]}
+
+
 def auroc(harmful: Sequence[float], benign: Sequence[float]) -> float:
     """P(score of a harmful input > score of a benign one), ties counting one half."""
     h = np.asarray(harmful, dtype=float)[:, None]

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rrs.config import ConfigMixin
+from rrs.evaluation.intervals import clustered_rate_interval
 from rrs.evaluation.judges import JUDGES, get_judge
 from rrs.models.base import DEFAULT_INSTRUCTION, GenerationSettings, Modality, Query, check_modality
 from rrs.store import append_jsonl, atomic_write_json
@@ -133,6 +134,9 @@ class EvalResult:
     per_category: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: Wall-clock seconds of the ``evaluate`` call that produced this result (resumed work not included).
     seconds: float = 0.0
+    #: 95% intervals of ASR and ORR in percent, bootstrapped over queries (their answers resampled together).
+    asr_ci: list[float] | None = None
+    orr_ci: list[float] | None = None
     model: str = ""
     config: dict[str, Any] = field(default_factory=dict)
 
@@ -269,6 +273,8 @@ def summarise(records: Sequence[ItemRecord], judge: str, cfg: EvalConfig, model:
         per_item=list(records),
         per_category=per_category,
         seconds=seconds,
+        asr_ci=clustered_rate_interval([[not x for x in r.refusals] for r in records if r.label == "harmful"])["ci"],
+        orr_ci=clustered_rate_interval([list(r.refusals) for r in records if r.label == "benign"])["ci"],
         model=model,
         config=cfg.to_dict(),
     )
