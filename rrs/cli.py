@@ -136,7 +136,12 @@ def _train_parser(p: argparse.ArgumentParser) -> None:
         "top_percent": ("top m% of safety features", {"flags": ("--top-percent", "--top")}),
         "epochs": "", "lr": "", "batch_size": "", "grad_accum": "", "lora_r": "", "lora_alpha": "",
         "lora_dropout": "", "lora_layers": LAYERS, "penalty": "λ of the weight-change penalty (0 turns it off)",
-        "pairs_per_category": "", "probe_per_label": "", "seed": ""})
+        "pairs_per_category": "", "probe_per_label": "", "seed": "",
+        "gen_probe_per_label": "harmful probe items (and their benign twins) answered by sampling every epoch for "
+                               "the ASR/ORR curves (0: off)",
+        "gen_probe_samples": "sampled answers per item of that probe", "gen_probe_tokens": "new tokens per answer",
+        "precision": ("auto: bf16 autocast where the device multiplies bf16 natively, else fp32",
+                      {"choices": ["auto", "bf16", "fp32"]})})
     p.add_argument("--demo", action="store_true", help="start from the CPU demo configuration (docs/RESULTS.md)")
     p.add_argument("--resume", action="store_true", help="continue a killed run from its last complete epoch")
     add_config(p, "the run directory")
