@@ -179,6 +179,8 @@ def _steer_parser(p: argparse.ArgumentParser) -> None:
                         "e.g. 'all;12-23;18-23'",
         "sweep_limit": "validation pairs used by the sweep",
         "sweep_skip": "skip this many validation pairs first (e.g. those a comparison evaluates on)",
+        "precision": ("auto: bf16 autocast for the sweep where the device multiplies bf16 natively, else fp32",
+                      {"choices": ["auto", "bf16", "fp32"]}),
         "vectors": "use saved vectors (a folder from an earlier steer or compare run) instead of computing; "
                    "the extraction options (--layers, --k, --lam, --refusal-prompt, --n-pairs) are then ignored",
         "first_token": "comma-separated α values: first-token refusal probability of the validation pairs, "

@@ -17,6 +17,7 @@ from rrs import data
 from rrs.evaluation.judges import get_judge
 from rrs.evaluation.metrics import EvalConfig, EvalItem, evaluate
 from rrs.features import FirstTokenPreview, compute_features, refusal_opener_ids
+from rrs.hardware import resolve_precision
 from rrs.models.loader import load_model
 from rrs.representations import extract_pairs
 from rrs.runs.configs import EvalJob, FeaturesJob, SteerJob
@@ -117,7 +118,9 @@ def run_steer(cfg: SteerJob, out: str | Path, log: Any = print) -> None:
         raise ValueError(f"no validation pairs left after --sweep-skip {cfg.sweep_skip}; lower it")
     if cfg.sweep:
         wrap = {label: _wrap([getattr(p, label) for p in val], cfg.seed) for label in ("harmful", "benign")}
-        settings = EvalConfig(modality=cfg.modality, samples=cfg.samples, max_new_tokens=cfg.max_new_tokens)
+        precision = resolve_precision(cfg.precision, model.device.type)
+        settings = EvalConfig(modality=cfg.modality, samples=cfg.samples, max_new_tokens=cfg.max_new_tokens,
+                              precision=precision)
         rows = sweep(model, vectors, wrap["harmful"], wrap["benign"], list(cfg.sweep), layer_sets=layer_sets,
                      judge=get_judge("keyword"), settings=settings, records_dir=out / "sweep_records", progress=True)
         best = pick_default(rows, cfg.max_orr_rise)

@@ -129,6 +129,8 @@ class SteerJob(ModelJob):
     samples: int = 1
     max_new_tokens: int = 32
     seed: int = 0
+    #: "auto": bf16 autocast for the sweep's generation where the device multiplies bf16 natively.
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         super().__post_init__()
