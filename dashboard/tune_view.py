@@ -96,10 +96,11 @@ def _styled(fig: go.Figure, height: int) -> go.Figure:
 def loss_figure(steps: Any) -> go.Figure:
     """Representation loss, penalty (right axis) and total loss per step."""
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=steps["step"], y=steps["loss"], name="total", mode="lines",
-                             line=dict(color="#222222", width=2)))
     fig.add_trace(go.Scatter(x=steps["step"], y=steps["rep_loss"], name="rep_loss ‖f−V_tgt‖²", mode="lines",
-                             line=dict(color=SELECTED_COLOR)))
+                             line=dict(color=SELECTED_COLOR, width=4)))
+    # total = rep_loss + λ·penalty, which often lies on top of rep_loss: dashed and drawn over it, so both show
+    fig.add_trace(go.Scatter(x=steps["step"], y=steps["loss"], name="total", mode="lines",
+                             line=dict(color="#222222", width=1.5, dash="dash")))
     fig.add_trace(go.Scatter(x=steps["step"], y=steps["penalty"], name="penalty ‖Δθ‖² (right)", mode="lines",
                              line=dict(color=MUTED_COLOR, dash="dot"), yaxis="y2"))
     fig.update_layout(title="Loss per step", xaxis_title="step", yaxis_title="loss",
@@ -110,9 +111,11 @@ def loss_figure(steps: Any) -> go.Figure:
 def refusal_figure(epochs: Any, title: str = "First-token refusal on the probe set") -> go.Figure:
     """Per-epoch harmful and benign first-token refusal rates (%)."""
     fig = go.Figure()
-    for label in ("harmful", "benign"):
+    markers = {"harmful": dict(size=13, symbol="circle"), "benign": dict(size=7, symbol="diamond")}
+    for label in ("harmful", "benign"):  # a big harmful dot under a small benign one: equal values show both
         fig.add_trace(go.Scatter(x=epochs["epoch"], y=epochs[f"{label}_refusal"], name=label,
-                                 mode="lines+markers", line=dict(color=LABEL_COLORS[label])))
+                                 mode="lines+markers", line=dict(color=LABEL_COLORS[label]),
+                                 marker=markers[label]))
     fig.update_layout(title=title, xaxis_title="epoch", yaxis_title="refusal %", yaxis_range=[-3, 103],
                       xaxis=dict(dtick=1))
     return _styled(fig, 360)
@@ -202,8 +205,8 @@ def map_figure(emap: EpochMap, probe: Sequence[dict[str, Any]], epoch: int | Non
               for k, e in enumerate(epochs)]
     (x0, x1), (y0, y1) = emap.ranges()
     fig = go.Figure(data=data, frames=frames)
-    play = dict(label="▶ play", method="animate",
-                args=[None, dict(frame=dict(duration=700, redraw=False), fromcurrent=False,
+    play = dict(label="▶ play", method="animate",  # redraw: the title names the epoch being shown
+                args=[None, dict(frame=dict(duration=700, redraw=True), fromcurrent=False,
                                  transition=dict(duration=450, easing="cubic-in-out"), mode="immediate")])
     pause = dict(label="❚❚", method="animate",
                  args=[[None], dict(frame=dict(duration=0, redraw=False), mode="immediate")])
@@ -211,11 +214,11 @@ def map_figure(emap: EpochMap, probe: Sequence[dict[str, Any]], epoch: int | Non
         title=f"{title}{epochs[index]}", xaxis=dict(range=[x0, x1], autorange=False, zeroline=False, title=None),
         yaxis=dict(range=[y0, y1], autorange=False, zeroline=False, title=None),
         updatemenus=[dict(type="buttons", direction="left", buttons=[play, pause], showactive=False,
-                          x=0, y=-0.04, xanchor="left", yanchor="top", pad=dict(t=4, r=8))],
+                          x=0, y=-0.09, xanchor="left", yanchor="top", pad=dict(t=4, r=8))],
         hovermode="closest", uirevision=f"{emap.method}-{color_by}",  # no dragmode: a click selects a point
     )
     _styled(fig, height)
-    fig.update_layout(margin=dict(l=10, r=10, t=80, b=50))
+    fig.update_layout(margin=dict(l=10, r=10, t=80, b=80))  # room below the axis labels for ▶ / ❚❚
     return fig
 
 

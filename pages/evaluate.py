@@ -13,7 +13,7 @@ from dashboard import widgets
 from dashboard.state import show_flash
 from rrs.evaluation.report import category_rows, table_rows
 from rrs.models.base import MODALITIES
-from rrs.runs import Job, list_jobs, list_runs, new_folder, runs_root
+from rrs.runs import Job, RunFolder, list_jobs, list_runs, new_folder, runs_root
 from rrs.runs.recorded import recorded
 from rrs.runs.results import evals_root, group_results, list_results, recorded_results
 
@@ -43,7 +43,9 @@ def _start() -> Job:
 
 
 widgets.set_form_defaults("eval", view.form_defaults())
-adapters = {p.name: p for p in list_runs(root)} | {r.label(): r.path for r in recorded("train")}
+# Only runs with a complete epoch can be evaluated (a run stopped in its first epoch has no adapter yet).
+adapters = {p.name: p for p in list_runs(root) if RunFolder(p).completed_epochs()} | {
+    r.label(): r.path for r in recorded("train")}
 runs = list(adapters)
 if ss.get("eval_adapter") not in [NO_ADAPTER, *runs]:
     ss["eval_adapter"] = NO_ADAPTER

@@ -38,9 +38,21 @@ if autoload and not st.session_state.get("autoload_done") and st.session_state.g
     st.session_state["autoload_done"] = True
     spec, device, dtype, load = autoload, "auto", "auto", True
 
+def view_load_note(spec: str) -> str:
+    """What loading will do, with a time measured on a 2-core CPU (docs/EMBEDDED.md)."""
+    from rrs.models.embedded.assemble import is_prepared
+
+    if spec in ("embedded", "embedded-small", "embedded-smol"):
+        if is_prepared(spec):
+            return "Loading the assembled model from the cache (about 15–35 s on a 2-core CPU)."
+        return ("First use: assembling the model from its weight packages, then loading it "
+                "(about 2–3 minutes for the 1.5B `embedded` on a 2-core CPU; once).")
+    return "Loading the checkpoint (a 7B model takes minutes on CPU and needs about 30 GB of memory in fp32)."
+
+
 if load and spec:
     with st.status(f"Loading {spec} …", expanded=True) as status:
-        st.write("First use of the embedded model assembles it from its weight packages (about a minute).")
+        st.write(view_load_note(spec))
         try:
             load_shared_model(spec, device, dtype)
         except Exception as err:  # noqa: BLE001 - every load failure is shown with its fix

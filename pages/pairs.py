@@ -12,6 +12,8 @@ from rrs.data import DataError, Pair
 from rrs.data.pairs import filter_pairs, make_pair, mirror_train_pairs, pair_table, pair_uid
 from rrs.data.queries import responses_for_pair, responses_table
 from rrs.data.user_files import load_pairs_upload
+from rrs.evaluation.judges import KeywordJudge
+from rrs.runs.estimate import format_duration
 
 ss = st.session_state
 FLASH = "pairs_flash"
@@ -140,14 +142,21 @@ def render_responses(pair: Pair, seed: int) -> None:
     st.caption(f"Greedy, first 48 tokens, from {model.name} in audio-text, text-only and audio-only mode.")
     store = ss.setdefault(RESPONSES, {})
     key = (model.fingerprint(), pair_uid(pair), seed)
-    if st.button("Show model responses", key="pairs_show_responses"):
+    per_answer = 48 * model.card().n_params / 1.5e9 * (0.12 if model.device.type == "cpu" else 0.01)
+    if st.button(f"Show model responses (≈ {format_duration(6 * per_answer + 5)})", key="pairs_show_responses",
+                 help="Six greedy answers of 48 tokens; the time is measured for the 1.5B embedded model on a "
+                      "2-core CPU and scaled by the loaded model's size."):
         try:
             with st.spinner("Generating six short answers…"):
                 store[key] = responses_for_pair(model, pair, seed=seed)
         except Exception as err:  # noqa: BLE001 - shown to the user with its message
             st.error(f"Generation failed: {err}")
     if key in store:
-        st.dataframe(responses_table(store[key]), hide_index=True, key="pairs_responses_table")
+        wide = st.column_config.TextColumn(width="large")
+        st.dataframe(responses_table(store[key], KeywordJudge().is_refusal), hide_index=True,
+                     key="pairs_responses_table", row_height=110,
+                     column_config={"answer to the harmful question": wide, "answer to the benign question": wide})
+        st.caption("“refuses” marks an answer the keyword judge of `python -m rrs eval` counts as a refusal.")
 
 
 st.title("Pairs")

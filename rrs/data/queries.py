@@ -4,13 +4,14 @@ answers to a pair's two questions. tqdm and pandas are imported when used.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rrs.data.types import Item, Pair
+from rrs.hardware import resolve_precision
 from rrs.models.base import LALM, MODALITIES, GenerationSettings, Query, check_modality
 from rrs.speech import load_audio, synthesize_cached, voice_for
 
@@ -68,15 +69,24 @@ def responses_for_pair(
     queries = to_queries([pair.harmful, pair.benign], seed, with_audio=with_audio, progress=False)
     settings = GenerationSettings(max_new_tokens=max_new_tokens, do_sample=False, seed=seed)
     out = {}
-    for modality in modalities:
-        answers = model.generate(queries, modality, settings=settings)
-        out[modality] = (answers[0][0], answers[1][0])
+    with model.computing_in(resolve_precision("auto", model.device.type)):  # bf16 where native: ~3x on CPU
+        for modality in modalities:
+            answers = model.generate(queries, modality, settings=settings)
+            out[modality] = (answers[0][0], answers[1][0])
     return out
 
 
-def responses_table(responses: dict[str, tuple[str, str]]) -> pd.DataFrame:
+def responses_table(responses: dict[str, tuple[str, str]],
+                    is_refusal: Callable[[str], bool] | None = None) -> pd.DataFrame:
+    """One row per modality; with ``is_refusal`` (e.g. the keyword judge) each answer is marked
+    "refuses" or "answers"."""
     import pandas as pd
 
-    rows = [(m, h, b) for m, (h, b) in responses.items()]
-    columns = ["modality", "answer to the harmful question", "answer to the benign question"]
-    return pd.DataFrame(rows, columns=columns)
+    rows = []
+    for modality, (harmful, benign) in responses.items():
+        row = {"modality": modality, "answer to the harmful question": harmful, "answer to the benign question": benign}
+        if is_refusal is not None:
+            row["harmful: refuses?"] = "🛑 refuses" if is_refusal(harmful) else "answers"
+            row["benign: refuses?"] = "🛑 refuses" if is_refusal(benign) else "answers"
+        rows.append(row)
+    return pd.DataFrame(rows)
