@@ -16,6 +16,7 @@ from dashboard.state import show_flash
 from dashboard.style import LABEL_COLORS
 from rrs.models.base import MODALITIES, Query
 from rrs.runs import Job, list_jobs, runs_root
+from rrs.runs.recorded import recorded
 from rrs.steering import SteeringVectors
 
 ss = st.session_state
@@ -37,7 +38,8 @@ def _start() -> Job:
 
 
 widgets.set_form_defaults("steer", view.form_defaults(), "sarsteer")
-with st.expander("Compute SARSteer vectors", expanded=not view.find_vectors(root), icon=":material/explore:"):
+with st.expander("Compute SARSteer vectors", expanded=not view.find_vectors(root) and not recorded("steer"),
+                 icon=":material/explore:"):
     with st.form("steer_form", border=False):
         c = st.columns(3)
         widgets.name_and_model(c, "steer", "runs/steer/")
@@ -70,13 +72,17 @@ def _load(path: str, mtime: float):
     return SteeringVectors.load(path)
 
 
-found = {str(p.relative_to(root)): p for p in view.find_vectors(root)}
+shipped = {r.label(): r for r in recorded("steer") if (r.path / "vectors.safetensors").is_file()}
+found = {str(p.relative_to(root)): p for p in view.find_vectors(root)} | {k: r.path for k, r in shipped.items()}
 if not found:
     st.info(f"No SARSteer vectors yet. Compute some above, or put a `python -m rrs steer` output folder in `{root}`.")
     st.stop()
 choice = st.selectbox("Vectors", list(found), key="steer_vectors",
-                      format_func=lambda r: view.vector_label(root, found[r]))
+                      format_func=lambda r: f"📼 {r}" if r in shipped else view.vector_label(root, found[r]),
+                      help="Your vectors, newest first, then the recorded ones that ship with the project.")
 folder: Path = found[choice]
+if choice in shipped:
+    widgets.recorded_note(folder, shipped[choice].command, "vectors and α sweep")
 mtime = (folder / "vectors.safetensors").stat().st_mtime
 try:
     vectors = _load(str(folder), mtime)
