@@ -13,9 +13,18 @@ from rrs.feature_analysis import FeatureAnalysis
 
 
 def contributions_figure(analysis: FeatureAnalysis, n_selected: int) -> go.Figure:
-    c = analysis.sorted_contrib
+    return sorted_contributions_figure(analysis.sorted_contrib, analysis.order.numpy(), n_selected)
+
+
+def recorded_contributions_figure(contrib: np.ndarray, n_selected: int) -> go.Figure:
+    """The same bars from a saved ``features.safetensors`` (``contrib`` per dimension, unsorted)."""
+    order = np.argsort(-contrib, kind="stable")
+    return sorted_contributions_figure(contrib[order], order, n_selected)
+
+
+def sorted_contributions_figure(c: np.ndarray, dims: np.ndarray, n_selected: int) -> go.Figure:
+    """Contributions c_p sorted from largest to smallest, the top ``n_selected`` highlighted."""
     ranks = np.arange(1, c.size + 1)
-    dims = analysis.order.numpy()
     colors = [SELECTED_COLOR] * n_selected + [MUTED_COLOR] * (c.size - n_selected)
     fig = go.Figure(go.Bar(x=ranks, y=c, marker=dict(color=colors, line=dict(width=0)), customdata=dims,
                            hovertemplate="rank %{x}<br>dim %{customdata}<br>c_p = %{y:.4f}<extra></extra>"))

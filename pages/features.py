@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import streamlit as st
@@ -15,6 +16,7 @@ from rrs.feature_analysis import FeatureAnalysis
 from rrs.models.base import MODALITIES
 from rrs.paths import safe_name
 from rrs.runs import runs_root
+from rrs.runs.recorded import recorded
 
 SEED = 0
 SOURCES = ("Mirror (train split)", "My pairs (Pairs page)")
@@ -39,8 +41,9 @@ def render_metrics(readouts: dict[str, Any]) -> None:
     cols = st.columns(4)
     cols[0].metric("Features kept", f"{readouts['n_selected']} / {readouts['hidden_size']}")
     share = readouts["share_of_predicted_logit_kept"]
-    cols[1].metric("“I”-logit change kept", view.percent(100 * share),
-                   help="Share of the predicted change of the “I” logit that the selection keeps: "
+    cols[1].metric("Share of the refusal push kept", view.percent(100 * share),
+                   help="How much of the shift towards a refusal (the predicted rise of the “I” logit, the "
+                        "first word of “I'm sorry…”) the selected features carry: "
                         "Σ c_p over the selected features ÷ Σ c_p over all features with c_p > 0. It is 100% "
                         "when exactly the positive contributions are kept and falls below when negative ones "
                         f"join. Predicted change of the “I” logit: {readouts['predicted_delta_logit']:+.3f}.")
@@ -57,6 +60,18 @@ st.title("Features")
 st.caption("ΔV̄ = mean(f(d_h, t̃) − f(d_b, t)) over harmful/benign pairs; each hidden dimension p "
            "contributes c_p = w_I[p]·ΔV̄[p] to the change of the “I” (refusal) logit. RRS keeps the top m% "
            "(paper Eq. 9-10).")
+
+for rec in recorded("train"):
+    saved = rec.path / "features" / "features.safetensors"
+    if saved.is_file():
+        with st.expander(f"Recorded: the safety features of {rec.title}", icon=":material/video_library:"):
+            from safetensors.numpy import load_file
+
+            meta = json.loads((rec.path / "features" / "features.json").read_text())
+            st.plotly_chart(view.recorded_contributions_figure(load_file(str(saved))["contrib"], meta["n_selected"]),
+                            key=f"features_recorded_{rec.path.name}")
+            st.caption(f"Top {meta['top_percent']:g}% = {meta['n_selected']} of {meta['hidden_size']} features, "
+                       f"computed by the run from its training pairs. Reproduce it with `{rec.command}`.")
 
 model = widgets.require_model("; the features are computed from its hidden states.")
 

@@ -20,6 +20,24 @@ def test_features_page_without_model_says_to_load_one():
     assert not at.button and not at.slider
 
 
+def test_the_recorded_demo_features_show_without_a_model(monkeypatch):
+    from rrs.runs.recorded import RECORDED_ENV
+
+    monkeypatch.delenv(RECORDED_ENV)
+    at = open_page("features")
+    assert "No model is loaded" in texts(at.info)
+    assert len(at.get("plotly_chart")) == 1
+    assert any("python -m rrs train --demo" in c.value and "384 of 1536" in c.value for c in at.caption)
+    import numpy as np
+
+    from dashboard.features_view import recorded_contributions_figure
+
+    contrib = np.array([0.1, -0.2, 0.5, 0.0], dtype=np.float32)
+    bars = recorded_contributions_figure(contrib, 1).data[0]
+    assert list(bars.y) == pytest.approx([0.5, 0.1, 0.0, -0.2]) and list(bars.customdata) == [2, 0, 3, 1]
+    assert bars.marker.color[0] != bars.marker.color[1]  # the top one is highlighted
+
+
 def test_features_compute_slider_and_save(tiny_checkpoint, isolated_state, monkeypatch):
     at = open_page("features", tiny_checkpoint)
     assert "Compute representations" in texts(at.info) and not at.slider
@@ -48,7 +66,7 @@ def test_features_compute_slider_and_save(tiny_checkpoint, isolated_state, monke
     assert after != before
     expected = analysis.readouts(100.0)
     share = expected["share_of_predicted_logit_kept"]
-    assert metric(at, "“I”-logit change kept").value == f"{100 * share:.0f}%"
+    assert metric(at, "Share of the refusal push kept").value == f"{100 * share:.0f}%"
     assert metric(at, "Harmful").value == f"{expected['harmful_refusal_after']:.0f}%"
     (same,) = at.session_state["feature_analyses"].values()
     assert same is analysis
