@@ -137,6 +137,20 @@ def settings_text(meta: dict[str, Any]) -> str:
     return " · ".join(parts)
 
 
+def settings_table(meta: dict[str, Any]) -> list[dict[str, str]]:
+    """Every recorded setting as a row (``setting``, ``value``), lists joined, for a tidy table."""
+    rows = []
+    for key, value in sorted((meta.get("settings") or {}).items()):
+        if isinstance(value, list | tuple):
+            shown = ", ".join(str(v) for v in value)
+        elif isinstance(value, dict):
+            shown = ", ".join(f"{k} = {v}" for k, v in value.items()) or "—"
+        else:
+            shown = "—" if value is None else str(value)
+        rows.append({"setting": key.replace("_", " "), "value": shown})
+    return rows
+
+
 # ---- figures -------------------------------------------------------------------------------------
 def scatter_figure(results: dict[str, dict[str, EvalResult]], baseline: str = "vanilla") -> go.Figure:
     """ASR against ORR: one point per method and modality; colour = method, symbol = modality."""

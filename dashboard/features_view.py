@@ -8,8 +8,11 @@ import math
 import numpy as np
 import plotly.graph_objects as go
 
-from dashboard.style import MUTED_COLOR, SELECTED_COLOR, style
+from dashboard.style import LABEL_COLORS, MUTED_COLOR, style
 from rrs.feature_analysis import FeatureAnalysis
+
+#: Selected safety features push inputs towards refusal, as harmful inputs should go: the harmful colour.
+SELECTED_COLOR = LABEL_COLORS["harmful"]
 
 
 def contributions_figure(analysis: FeatureAnalysis, n_selected: int) -> go.Figure:

@@ -139,14 +139,14 @@ def require_model(why: str) -> Any:
     return model
 
 
-def clip(item: Any, seed: int) -> np.ndarray | None:
+def clip(item: Any, seed: int, voice: Any = None) -> np.ndarray | None:
     """A question's label, text and spoken clip; ``None`` (the error shown) when no audio can be made."""
     st.markdown(f"<span style='color:{LABEL_COLORS[item.label]};font-weight:600'>{item.label.title()}</span>",
                 unsafe_allow_html=True)
     st.write(item.prompt)
     try:
         with st.spinner("Synthesising speech…"):
-            wave, how = item_audio(item, seed)
+            wave, how = item_audio(item, seed, voice)
     except Exception as err:  # noqa: BLE001 - a clip that can't be made is shown, the page goes on
         st.error(f"No audio for this question: {err}")
         return None

@@ -80,6 +80,8 @@ def _results(folder: Path) -> None:
         st.error(str(err))
         return
     st.markdown(view.settings_text(meta))
+    with st.expander("All settings", icon=":material/settings:"):
+        st.dataframe(view.settings_table(meta), hide_index=True, key="compare_settings")
     states = view.cell_states(folder, meta, results)
     pending = [f"{m} · {mod}" for (m, mod), s in states.items() if s == "pending"]
     unreadable = [f"{m} · {mod}" for (m, mod), s in states.items() if s == "unreadable"]

@@ -14,6 +14,7 @@ from rrs.data.queries import responses_for_pair, responses_table
 from rrs.data.user_files import load_pairs_upload
 from rrs.evaluation.judges import KeywordJudge
 from rrs.runs.estimate import format_duration
+from rrs.speech import VOICES, voice_for
 
 ss = st.session_state
 FLASH = "pairs_flash"
@@ -116,14 +117,29 @@ def render_browser() -> Pair | None:
     return by_uid.get(uid) if uid is not None else None
 
 
+PAIR_VOICE = "one voice for the pair"
+SAMPLE_VOICES = "a voice per question (as in training)"
+
+
 def render_pair(pair: Pair, seed: int) -> None:
     """Both clips side by side with a waveform or spectrogram, then the model's responses."""
-    kind = st.radio("Plot", ["Waveform", "Spectrogram"], horizontal=True, key="pairs_plot_kind")
+    left, right = st.columns(2)
+    kind = left.radio("Plot", ["Waveform", "Spectrogram"], horizontal=True, key="pairs_plot_kind")
+    options = [PAIR_VOICE, SAMPLE_VOICES, *[v.label for v in VOICES]]
+    choice = right.selectbox("Voice", options, key="pairs_voice",
+                             help="By default both questions are spoken in one voice (the harmful question's "
+                                  "draw), so the two clips differ in content only. Training and evaluation draw "
+                                  "a voice per question, as the paper does: choose that to hear what the model "
+                                  "hears.")
+    if choice == PAIR_VOICE:
+        voice = voice_for(pair.harmful.uid, seed)
+    else:
+        voice = next((v for v in VOICES if v.label == choice), None)
     columns = st.columns(2)
     for column, item in zip(columns, (pair.harmful, pair.benign), strict=True):
         color = LABEL_COLORS[item.label]
         with column:
-            wave = widgets.clip(item, seed)
+            wave = widgets.clip(item, seed, voice)
             if wave is None:
                 continue
             make = view.waveform_figure if kind == "Waveform" else view.spectrogram_figure

@@ -13,7 +13,7 @@ import numpy as np
 from rrs.data.types import Item, Pair
 from rrs.hardware import resolve_precision
 from rrs.models.base import LALM, MODALITIES, GenerationSettings, Query, check_modality
-from rrs.speech import load_audio, synthesize_cached, voice_for
+from rrs.speech import Voice, load_audio, synthesize_cached, voice_for
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -44,9 +44,12 @@ def to_queries(
     return queries
 
 
-def item_audio(item: Item, seed: int = 0) -> tuple[np.ndarray, str]:
+def item_audio(item: Item, seed: int = 0, voice: Voice | None = None) -> tuple[np.ndarray, str]:
     """The 16 kHz clip the model hears for ``item`` (as :func:`rrs.data.to_queries` makes it) and where it
-    comes from: ``"recording <file>"`` or the synthetic voice's label."""
+    comes from: ``"recording <file>"`` or the synthetic voice's label. ``voice`` overrides the voice drawn
+    for the item (to hear both questions of a pair in one voice); a recording is always used as it is."""
+    if item.audio_path is None and voice is not None:
+        return synthesize_cached(item.prompt, voice), voice.label
     wave = to_queries([item], seed, progress=False)[0].audio
     assert wave is not None
     how = f"recording {Path(item.audio_path).name}" if item.audio_path else voice_for(item.uid, seed).label

@@ -117,3 +117,16 @@ def test_compare_empty_root_and_a_failing_job(runs):
     assert wait_job(folder)["state"] in ("failed", "died")
     run(at)
     assert any("did not finish" in e.value for e in at.error) and any(x.label == "Show log" for x in at.expander)
+
+
+def test_settings_read_as_a_line_and_a_table():
+    from dashboard import compare_view
+
+    meta = {"model": "embedded", "updated": 0, "settings": {
+        "harmful": "mirror-val-harmful", "benign": "mirror-val-benign", "limit": 40, "samples": 3,
+        "max_new_tokens": 32, "judge": "keyword", "methods": ["vanilla", "rrs"], "steer_alpha": None,
+        "train_overrides": {"epochs": 2}}}
+    line = compare_view.settings_text(meta)
+    assert "40 items per set × 3 sampled answers" in line and "trained 2 epochs" in line and "{" not in line
+    rows = {r["setting"]: r["value"] for r in compare_view.settings_table(meta)}
+    assert rows["methods"] == "vanilla, rrs" and rows["steer alpha"] == "—" and rows["train overrides"] == "epochs = 2"

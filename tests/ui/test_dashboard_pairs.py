@@ -25,6 +25,18 @@ def test_pairs_page_lists_mirror_pairs_without_model():
     assert "not added any pairs" in texts(at.info) and not at.dataframe
 
 
+def test_both_clips_of_a_pair_share_a_voice_by_default_and_the_picker_changes_it():
+    at = open_page("pairs")
+    voices = [c.value.split(" · ")[-1] for c in at.caption if " s · " in c.value]
+    assert len(voices) == 2 and voices[0] == voices[1]  # content differs, the voice does not
+    at.selectbox(key="pairs_voice").set_value("espeak:en-us+f3")
+    run(at)
+    assert [c.value.split(" · ")[-1] for c in at.caption if " s · " in c.value] == ["espeak:en-us+f3"] * 2
+    at.selectbox(key="pairs_voice").set_value("a voice per question (as in training)")
+    run(at)
+    assert len(at.get("audio")) == 2
+
+
 def test_pairs_filters_reduce_rows():
     at = open_page("pairs")
     total = len(at.dataframe[0].value)

@@ -229,3 +229,23 @@ def test_progress_text_names_the_epoch_in_training_and_the_generation_figure_has
     assert list(asr.y) == [80.0, 20.0] and list(asr.error_y.array) == [10.0, 20.0]
     assert list(asr.error_y.arrayminus) == [20.0, 12.0] and asr.line.color == "#D62728"
     assert not tune_view.has_generation(epochs.assign(asr=None))
+
+
+def test_presets_fill_the_form_and_show_their_estimates(runs):
+    at = AppTest.from_file(TUNE, default_timeout=TIMEOUT)
+    at.run()
+    ok(at)
+    preset = at.radio(key="tune_preset")
+    assert preset.value == "demo" and at.number_input(key="tune_epochs").value == DEMO_CONFIG.epochs
+    labels = list(preset.options)  # as shown: "name · ≈ time"
+    assert [label.split(" · ")[0] for label in labels] == ["quick look", "demo", "paper"]
+    assert all("≈" in label for label in labels)  # measured estimates for the embedded model
+    assert any("Estimated time with these settings: ≈" in c.value for c in at.caption)
+    preset.set_value("quick look")
+    at.run()
+    ok(at)
+    assert at.number_input(key="tune_epochs").value == 2 and at.number_input(key="tune_pairs_per_category").value == 2
+    assert at.number_input(key="tune_gen_probe_per_label").value == 14
+    config = tune_view.tune_config({**{k: at.session_state[f"tune_{k}"] for k in tune_view.FORM_FIELDS},
+                                    "preset": "quick look"})
+    assert config.gen_probe_samples == 1 and config.epochs == 2  # the preset's hidden settings come along
