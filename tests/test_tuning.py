@@ -171,3 +171,15 @@ def test_precision_auto_is_resolved_and_recorded(tmp_path, tiny_workspace_factor
     epochs = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
               if '"epoch"' in line and '"type": "epoch"' in line]
     assert epochs and all("probe_accuracy" in e["separation"] for e in epochs)
+
+
+def test_gradient_checkpointing_gives_the_same_run(pairs_file, tmp_path):
+    runs = {}
+    for flag in (False, True):
+        cfg = tiny_config(pairs_file, epochs=1, lora_dropout=0.0, precision="fp32", gradient_checkpointing=flag)
+        model = tiny_qwen2_audio(seed=0)
+        run = RRSTrainer(cfg, tmp_path / str(flag), model=model, progress=False).train()
+        runs[flag] = [r for r in run.read_metrics() if r["type"] == "step"]
+        if flag:  # it was really on: the decoder recomputes its layers in the backward pass
+            assert model.model.base_model.model.is_gradient_checkpointing
+    assert [r["loss"] for r in runs[True]] == pytest.approx([r["loss"] for r in runs[False]], rel=1e-5)

@@ -82,6 +82,9 @@ class LALM(ABC):
         self._fingerprint: str | None = None
         #: "bf16" runs the model's forward passes under bf16 autocast (see ``computing_in``)
         self.compute_precision = "fp32"
+        #: What forward passes call instead of ``model`` when set: a data-parallel wrapper of it (DDP,
+        #: through accelerate), so that gradients are synchronised; everything else reads ``model``.
+        self.forward_module: Any = None
 
     # ---- what a family provides -------------------------------------------------------------
     @abstractmethod
@@ -231,7 +234,10 @@ class LALM(ABC):
 
     def _forward_prompt(self, inputs: dict[str, Any]) -> Any:
         with self._autocast():
-            return self.model(**inputs, use_cache=False, logits_to_keep=1)
+            return self._forward_target()(**inputs, use_cache=False, logits_to_keep=1)
+
+    def _forward_target(self) -> Any:
+        return self.model if self.forward_module is None else self.forward_module
 
     @contextlib.contextmanager
     def computing_in(self, precision: str) -> Iterator[None]:
@@ -277,7 +283,7 @@ class LALM(ABC):
         handle = self.final_norm.register_forward_hook(hook)
         try:
             with self._autocast():
-                self.model(**inputs, use_cache=False, logits_to_keep=1)
+                self._forward_target()(**inputs, use_cache=False, logits_to_keep=1)
         finally:
             handle.remove()
         targets = labels[:, 1:]

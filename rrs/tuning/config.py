@@ -54,6 +54,9 @@ class TuneConfig(ConfigMixin):
     #: training-step precision: "auto" = bf16 autocast where the device multiplies bf16 natively (CPUs with
     #: AMX or AVX-512 BF16, CUDA with bf16), else fp32. A run records the resolved value in its config.json.
     precision: str = "auto"
+    #: Recompute each decoder layer's activations in the backward pass instead of keeping them: less memory
+    #: (what a 7B model needs on one GPU, see ``python -m rrs plan``), about a third more compute.
+    gradient_checkpointing: bool = False
     notes: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -44,6 +44,7 @@ from rrs.tuning.generation_probe import generation_probe
 from rrs.tuning.lora import attach_lora, lora_delta_penalty
 from rrs.tuning.objectives import Sample, objective_for
 from rrs.tuning.optimizer_state import load_optimizer_state, save_optimizer_state
+from rrs.tuning.parallel import Parallel
 from rrs.tuning.run_dir import RunDir
 
 __all__ = ["RRSTrainer", "Trainer"]
@@ -60,6 +61,7 @@ class Trainer:
         self.log = log
         self.progress = progress
         self.objective = objective_for(cfg.method)
+        self.parallel = Parallel()
 
     # -- data -------------------------------------------------------------------------------------
     @property
@@ -68,7 +70,8 @@ class Trainer:
 
     def load_model(self) -> Any:
         if self._model is None:
-            self._model = load_lalm(self.cfg.model, self.cfg.device, self.cfg.dtype, progress=self.progress)
+            device = self.parallel.device(self.cfg.device)
+            self._model = load_lalm(self.cfg.model, device, self.cfg.dtype, progress=self.progress and self.parallel.is_main)
         return self._model
 
     def pairs(self) -> tuple[list[Any], list[Any]]:
@@ -115,6 +118,9 @@ class Trainer:
         model = self._model
         was_training = model.model.training
         model.model.eval()
+        # Only the main rank scores the probe: its forward passes must not go through DDP, whose forward
+        # talks to the other ranks (they are waiting at a barrier meanwhile).
+        wrapped, model.forward_module = model.forward_module, None
         started = time.perf_counter()
         answers = 2 * self.cfg.gen_probe_per_label * self.cfg.gen_probe_samples
         self.run.write_status(message=f"epoch {epoch}: scoring the probe set ({len(probe)} representations"
@@ -125,6 +131,7 @@ class Trainer:
                 reps.append(model.last_hidden(probe[start : start + 8], self.cfg.modality, EXTRACTION_PROMPT))
             generated = generation_probe(model, self.cfg, probe, probe_items) if self.cfg.gen_probe_per_label else None
         model.model.train(was_training)
+        model.forward_module = wrapped
         reps_t = torch.cat(reps).float().cpu()
         with torch.no_grad():
             top = model.lm_head(reps_t.to(model.device, model.dtype)).argmax(-1).cpu()
@@ -146,14 +153,27 @@ class Trainer:
 
     # -- training ----------------------------------------------------------------------------------
     def train(self, resume: bool = False, stop_after_steps: int | None = None) -> RunDir:
-        """Run (or resume) the job. ``stop_after_steps`` simulates a kill, for tests."""
+        """Run (or resume) the job. ``stop_after_steps`` simulates a kill, for tests.
+
+        Launched by ``accelerate launch``, every rank runs this; rank 0 alone holds the folder's lock and
+        writes the folder (:mod:`rrs.tuning.parallel`)."""
         import torch
 
+        if not self.parallel.is_main:
+            return self._train_locked(resume, stop_after_steps, torch)
         with folder_lock(self.run.path):  # a second job on this folder is refused before it writes anything
             return self._train_locked(resume, stop_after_steps, torch)
 
+    def _status(self, **fields: Any) -> None:
+        if self.parallel.is_main:
+            self.run.write_status(**fields)
+
     def _train_locked(self, resume: bool, stop_after_steps: int | None, torch: Any) -> RunDir:
         cfg = self.cfg
+        if not self.parallel.is_main:  # the main rank checks and writes the config; the others read it
+            self.parallel.wait()
+            self.cfg = TuneConfig.from_json(json.loads(self.run.config.read_text()))
+            return self._train(resume, stop_after_steps, torch)
         if self.run.config.is_file():
             raw = json.loads(self.run.config.read_text())
             raw.setdefault("precision", "fp32")  # runs recorded before the field existed trained in fp32
@@ -167,8 +187,10 @@ class Trainer:
                 self.cfg = cfg = saved
         else:
             if cfg.precision == "auto":  # record what "auto" chose on this machine
-                cfg = self.cfg = replace(cfg, precision=resolve_precision("auto", resolve_device_dtype(cfg.device, cfg.dtype)[0]))
+                device = self.parallel.device(resolve_device_dtype(cfg.device, cfg.dtype)[0])
+                cfg = self.cfg = replace(cfg, precision=resolve_precision("auto", device.split(":")[0]))
             atomic_write_json(self.run.config, cfg.to_json())
+        self.parallel.wait()
         self.run.write_status(state="preparing", pid=os.getpid(), message="extracting representations")
         try:
             return self._train(resume, stop_after_steps, torch)
@@ -179,18 +201,32 @@ class Trainer:
             self.run.write_status(state="failed", message=f"{type(err).__name__}: {err}")
             raise
 
+    def _prepare_all(self) -> dict[str, Any]:
+        """Targets and probe set: the main rank computes and writes them, the others then read them."""
+        with self.load_model().computing_in(self.cfg.precision):  # targets in the precision the steps use
+            if self.parallel.is_main:
+                prepared = self.prepare()
+                self.parallel.wait()
+            else:
+                self.parallel.wait()
+                prepared = self.prepare()
+        return prepared
+
     def _train(self, resume: bool, stop_after_steps: int | None, torch: Any) -> RunDir:
         from peft import set_peft_model_state_dict
         from safetensors.torch import load_file
         from tqdm.auto import tqdm
 
-        cfg = self.cfg
-        with self.load_model().computing_in(cfg.precision):  # targets in the precision the steps compute in
-            prepared = self.prepare()
+        cfg, par, main = self.cfg, self.parallel, self.parallel.is_main
+        prepared = self._prepare_all()
         samples, probe, probe_items = prepared["samples"], prepared["probe"], prepared["probe_items"]
         model = self._model
         torch.manual_seed(cfg.seed)  # LoRA's A matrices are drawn at random: make that reproducible
         peft_model = attach_lora(model, cfg)
+        if cfg.gradient_checkpointing:
+            peft_model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        wrapped = par.wrap(peft_model)  # DDP over the ranks (None in one process)
+        model.forward_module = wrapped
         params = [p for p in peft_model.parameters() if p.requires_grad]
         optimiser = torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
         done = self.run.completed_epochs()
@@ -199,69 +235,86 @@ class Trainer:
             ckpt = self.run.checkpoint(start_epoch)
             set_peft_model_state_dict(peft_model, load_file(ckpt / "adapter_model.safetensors"))
             load_optimizer_state(optimiser, ckpt)
-            self.run.truncate_metrics(start_epoch)
+            if main:
+                self.run.truncate_metrics(start_epoch)
             self.log(f"resuming after epoch {start_epoch}")
-        else:
+        elif main:
             for stale in (self.run.metrics, self.run.timings):
                 stale.unlink(missing_ok=True)
             rates = self.snapshot(0, probe, probe_items)
             self.run.append_metric({"type": "epoch", "epoch": 0, **rates})
-        steps_per_epoch = -(-len(samples) // (cfg.batch_size * cfg.grad_accum))
+        par.wait()
+        per_step = cfg.batch_size * cfg.grad_accum * par.world  # the global batch
+        steps_per_epoch = -(-len(samples) // per_step)
         total = steps_per_epoch * cfg.epochs
-        self.run.write_status(state="running", epoch=start_epoch, step=start_epoch * steps_per_epoch,
-                              total_steps=total, epochs=cfg.epochs, message="training", n_samples=len(samples),
-                              n_train_pairs=prepared["n_train_pairs"])
-        bar = tqdm(total=total, initial=start_epoch * steps_per_epoch, desc=cfg.method.upper(), disable=not self.progress)
+        self._status(state="running", epoch=start_epoch, step=start_epoch * steps_per_epoch, total_steps=total,
+                     epochs=cfg.epochs, message="training", n_samples=len(samples), processes=par.world,
+                     n_train_pairs=prepared["n_train_pairs"])
+        bar = tqdm(total=total, initial=start_epoch * steps_per_epoch, desc=cfg.method.upper(),
+                   disable=not self.progress or not main)
         steps_run = 0
         for epoch in range(start_epoch + 1, cfg.epochs + 1):
-            rng = random.Random(f"{cfg.seed}-{epoch}")
+            rng = random.Random(f"{cfg.seed}-{epoch}")  # the epoch's order and prompts: the same on every rank
             torch.manual_seed(cfg.seed * 1000 + epoch)
             order = list(range(len(samples)))
             rng.shuffle(order)
             peft_model.train()
             started = time.time()
             for step in range(steps_per_epoch):
-                chunk = order[step * cfg.batch_size * cfg.grad_accum : (step + 1) * cfg.batch_size * cfg.grad_accum]
+                chunk = order[step * per_step : (step + 1) * per_step]
                 prompt = rng.choice(PROMPT_POOL)
                 optimiser.zero_grad(set_to_none=True)
                 rep_total = 0.0
-                for micro in range(cfg.grad_accum):
-                    ids = chunk[micro * cfg.batch_size : (micro + 1) * cfg.batch_size]
-                    if not ids:
-                        continue
-                    with model.computing_in(cfg.precision):
-                        rep_loss = self.batch_loss([samples[i] for i in ids], prompt, rng)
-                    (rep_loss * len(ids) / len(chunk)).backward()
-                    rep_total += float(rep_loss.detach()) * len(ids) / len(chunk)
-                penalty = lora_delta_penalty(peft_model)
-                if cfg.penalty > 0:
-                    (cfg.penalty * penalty).backward()
+                penalty = None
+                micro_size = cfg.batch_size * par.world
+                micros = [chunk[m * micro_size : (m + 1) * micro_size] for m in range(cfg.grad_accum)]
+                micros = [m for m in micros if m]
+                for index, micro in enumerate(micros):
+                    ids, weight = par.share(micro, cfg.batch_size)
+                    last = index == len(micros) - 1
+                    # the objective's own draws (e.g. sft-deep's prefill cut): per rank and micro-batch
+                    loss_rng = random.Random(f"{cfg.seed}-{epoch}-{step}-{index}-{par.rank}")
+                    with par.no_sync(wrapped, sync=last):
+                        with model.computing_in(cfg.precision):
+                            rep_loss = self.batch_loss([samples[i] for i in ids], prompt, loss_rng)
+                        share = rep_loss * (weight * len(ids) * par.world / len(chunk))
+                        if last:
+                            penalty = lora_delta_penalty(peft_model)
+                            if cfg.penalty > 0:  # identical on every rank: DDP's average keeps it whole
+                                share = share + cfg.penalty * penalty
+                        share.backward()
+                    rep_total += float(rep_loss.detach()) * weight * len(ids) / len(chunk)
+                rep_total = par.total(rep_total)
                 torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
                 optimiser.step()
                 release_free_memory()  # variable-length batches fragment the CPU heap (docs/EMBEDDED.md)
                 row = {"type": "step", "epoch": epoch, "step": (epoch - 1) * steps_per_epoch + step + 1,
                        "rep_loss": round(rep_total, 4), "penalty": float(f"{float(penalty.detach()):.6g}"),
                        "loss": round(rep_total + cfg.penalty * float(penalty.detach()), 4), "prompt": prompt}
-                self.run.append_metric(row)
+                if main:
+                    self.run.append_metric(row)
                 bar.update(1)
                 bar.set_postfix(loss=f"{row['loss']:.2f}")
-                self.run.write_status(epoch=epoch - 1, step=row["step"], loss=row["loss"],
-                                      message=f"training epoch {epoch} of {cfg.epochs}")
+                self._status(epoch=epoch - 1, step=row["step"], loss=row["loss"],
+                             message=f"training epoch {epoch} of {cfg.epochs}")
                 steps_run += 1
                 if stop_after_steps is not None and steps_run >= stop_after_steps:
                     raise KeyboardInterrupt("stop_after_steps reached")
             train_seconds = time.time() - started
-            rates = self.snapshot(epoch, probe, probe_items)
-            self.run.append_metric({"type": "epoch", "epoch": epoch, **rates})
-            ckpt = self.run.checkpoint(epoch)
-            ckpt.mkdir(parents=True, exist_ok=True)
-            peft_model.save_pretrained(str(ckpt))
-            save_optimizer_state(optimiser, ckpt)
-            atomic_write(ckpt / "COMPLETE", functools.partial(_write_text, f"{time.time() - started:.1f}\n"))
-            self.run.append_timing({"epoch": epoch, "train_seconds": round(train_seconds, 1)})
-            self.run.write_status(epoch=epoch, message=f"epoch {epoch} done")
+            if main:
+                rates = self.snapshot(epoch, probe, probe_items)
+                self.run.append_metric({"type": "epoch", "epoch": epoch, **rates})
+                ckpt = self.run.checkpoint(epoch)
+                ckpt.mkdir(parents=True, exist_ok=True)
+                peft_model.save_pretrained(str(ckpt))
+                save_optimizer_state(optimiser, ckpt)
+                atomic_write(ckpt / "COMPLETE", functools.partial(_write_text, f"{time.time() - started:.1f}\n"))
+                self.run.append_timing({"epoch": epoch, "train_seconds": round(train_seconds, 1)})
+                self.run.write_status(epoch=epoch, message=f"epoch {epoch} done")
+            par.wait()
         bar.close()
-        self.run.write_status(state="done", message="finished", epoch=cfg.epochs)
+        model.forward_module = None
+        self._status(state="done", message="finished", epoch=cfg.epochs)
         return self.run
 
 

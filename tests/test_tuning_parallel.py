@@ -1,0 +1,81 @@
+"""Data-parallel tuning through accelerate on CPU: two processes (DDP over gloo) give the loss curve of one
+process at the same global batch, and a killed two-process run resumes (with two processes, or with one)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parent.parent
+ACCELERATE = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+
+
+def _train(launcher: list[str], args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([*launcher, "-m", "rrs", "train", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=600)
+
+
+def _metrics(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def _same_curve(a: list[dict], b: list[dict]) -> None:
+    assert [r["type"] for r in a] == [r["type"] for r in b]
+    for x, y in zip(a, b, strict=True):
+        if x["type"] == "step":
+            assert x["prompt"] == y["prompt"] and x["step"] == y["step"]
+            assert y["loss"] == pytest.approx(x["loss"], rel=1e-4), (x, y)
+        else:
+            assert (x["harmful_refusal"], x["benign_refusal"]) == (y["harmful_refusal"], y["benign_refusal"])
+
+
+def test_two_processes_match_one_at_the_same_global_batch_and_resume_after_a_kill(tmp_path, tiny_workspace_factory):
+    ws = tiny_workspace_factory(tmp_path)
+    env = {**os.environ, "RRS_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    common = ["--model", ws["ckpt"], "--pairs", ws["pairs"], "--epochs", "2", "--grad-accum", "2", "--lora-r", "2",
+              "--lora-alpha", "4", "--lora-dropout", "0", "--probe-per-label", "2", "--device", "cpu", "--dtype",
+              "float32", "--precision", "fp32"]
+    one = _train([sys.executable], [*common, "--batch-size", "2", "--out", str(tmp_path / "one")], env)
+    assert one.returncode == 0, one.stderr[-2000:]
+    points = tmp_path / "points.log"
+    two = _train(ACCELERATE, [*common, "--batch-size", "1", "--out", str(tmp_path / "two")],
+                 {**env, "RRS_FAULT_LOG": str(points)})
+    assert two.returncode == 0, two.stderr[-2000:]
+    assert json.loads((tmp_path / "two" / "status.json").read_text())["processes"] == 2
+    _same_curve(_metrics(tmp_path / "one"), _metrics(tmp_path / "two"))
+
+    # Killed (SIGKILL at rank 0's third write point after epoch 1 completed), then resumed.
+    lines = points.read_text().splitlines()
+    kill_at = next(i for i, line in enumerate(lines, 1) if "epoch_001" in line and line.endswith("COMPLETE")) + 3
+    killed = _train(ACCELERATE, [*common, "--batch-size", "1", "--out", str(tmp_path / "killed")],
+                    {**env, "RRS_FAULT_KILL_AT": str(kill_at)})
+    assert killed.returncode != 0
+    done = sorted(p.name for p in (tmp_path / "killed" / "checkpoints").iterdir() if (p / "COMPLETE").is_file())
+    assert done == ["epoch_001"]
+    shutil.copytree(tmp_path / "killed", tmp_path / "killed-one")
+    again = _train(ACCELERATE, [*common, "--batch-size", "1", "--out", str(tmp_path / "killed"), "--resume"], env)
+    assert again.returncode == 0, again.stderr[-2000:]
+    _same_curve(_metrics(tmp_path / "two"), _metrics(tmp_path / "killed"))
+    # The same run can go on with another number of processes: here one, at the saved per-process batch.
+    alone = _train([sys.executable], ["--out", str(tmp_path / "killed-one"), "--resume", "--config",
+                                      str(tmp_path / "killed-one" / "config.json")], env)
+    assert alone.returncode == 0, alone.stderr[-2000:]
+    resumed = _metrics(tmp_path / "killed-one")
+    assert [r["epoch"] for r in resumed if r["type"] == "epoch"] == [0, 1, 2]
+    assert resumed[: len([r for r in resumed if r["epoch"] <= 1])] == [r for r in _metrics(tmp_path / "two")
+                                                                        if r["epoch"] <= 1]
+
+
+def test_the_shipped_accelerate_config_is_read_by_accelerate():
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    config = load_config_from_file(str(ROOT / "configs" / "accelerate" / "ddp.yaml"))
+    assert config.distributed_type == "MULTI_GPU" and config.mixed_precision == "no" and config.num_processes == 2
