@@ -128,7 +128,7 @@ def load_snapshot(path: str | Path) -> np.ndarray:
 def _cache_key(files: Sequence[tuple[int, Path]], method: str, seed: int) -> str:
     entries = []  # by content, not time: a copied or freshly cloned run keeps its maps
     for _, path in files:
-        entries.append([path.name, path.stat().st_size, hashlib.sha1(path.read_bytes()).hexdigest()])
+        entries.append([path.name, path.stat().st_size, hashlib.sha256(path.read_bytes()).hexdigest()])
     return json.dumps({"version": CACHE_VERSION, "method": method, "seed": seed, "files": entries})
 
 
