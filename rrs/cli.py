@@ -21,6 +21,7 @@ from rrs.evaluation.judges import JUDGES
 from rrs.evaluation.metrics import EvalResult
 from rrs.evaluation.report import write_report
 from rrs.models.base import MODALITIES
+from rrs.parallel import Parallel
 from rrs.plan import add_plan_arguments, run_plan
 from rrs.projection import METHODS as MAP_METHODS
 from rrs.runs import commands
@@ -73,12 +74,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     cfg = config_from(args, EvalJob)
     out = Path(args.out)
+    parallel = Parallel()  # several ranks under `accelerate launch`: rank 0 owns the folder
     if out.suffix == ".json":  # the older form: --out names the results file itself
-        payload = commands.run_eval(cfg, out)
+        payload = commands.run_eval(cfg, out, parallel)
+    elif not parallel.is_main:
+        payload = commands.run_eval(cfg, RunFolder(out).results, parallel)
     else:
         with commands.tracked(out, "evaluating"):
             _folder_config(cfg, out, args)
-            payload = commands.run_eval(cfg, RunFolder(out).results)
+            payload = commands.run_eval(cfg, RunFolder(out).results, parallel)
     print(json.dumps({k: payload[k] for k in ("method", "modality", "judge", "asr", "orr", "n_harmful",
                                               "n_benign")}, indent=1))
     return 0

@@ -41,7 +41,8 @@ from rrs.config import ConfigMixin
 from rrs.evaluation.intervals import clustered_rate_interval
 from rrs.evaluation.judges import JUDGES, get_judge
 from rrs.models.base import DEFAULT_INSTRUCTION, GenerationSettings, Modality, Query, check_modality
-from rrs.store import append_jsonl, atomic_write_json
+from rrs.parallel import Parallel
+from rrs.store import append_jsonl, atomic_write, atomic_write_json
 
 Label = Literal["harmful", "benign"]
 UNCATEGORISED = "uncategorised"
@@ -233,6 +234,28 @@ def _read_records(path: Path, header: dict[str, Any]) -> tuple[dict[str, ItemRec
     return done, seen_header
 
 
+def _shard(path: Path, rank: int) -> Path:
+    return path.with_name(f"{path.stem}.rank{rank}{path.suffix}")
+
+
+def _read_all(path: Path, header: dict[str, Any]) -> dict[str, ItemRecord]:
+    """Records of ``path`` and of every rank's shard beside it (a data-parallel run stopped before merging)."""
+    done: dict[str, ItemRecord] = {}
+    for file in [path, *sorted(path.parent.glob(f"{path.stem}.rank*{path.suffix}"))]:
+        done.update(_read_records(file, header)[0])
+    return done
+
+
+def _merge(path: Path, header: dict[str, Any], order: Sequence[str]) -> None:
+    """Rewrite ``path`` (atomically) as the header and every recorded item in ``order``; drop the shards."""
+    done = _read_all(path, header)
+    lines = [header, *({"type": "item", **done[k].to_dict()} for k in order if k in done)]
+    text = "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+    for shard in path.parent.glob(f"{path.stem}.rank*{path.suffix}"):
+        shard.unlink()
+
+
 def _judge(judge: Any, prompts: Sequence[str], responses: Sequence[str]) -> list[bool]:
     flags = [bool(f) for f in judge.judge(list(prompts), list(responses))]
     if len(flags) != len(responses):
@@ -288,11 +311,17 @@ def evaluate(
     judge: Any = None,
     progress: bool = True,
     records_path: str | os.PathLike | None = None,
+    parallel: Parallel | None = None,
 ) -> EvalResult:
     """Generate ``cfg.samples`` answers per query with ``model.generate``, judge them, and score ASR / ORR.
 
     ``judge`` defaults to ``get_judge(cfg.judge)`` (the ``llm`` judge must be passed in, built around its
     model); the result names ``judge.name``. See the module docstring for records and resuming.
+
+    With ``parallel`` (several ranks under ``accelerate launch``), rank r answers the windows whose index is
+    r modulo the number of ranks, into ``<records>.rank<r>.jsonl``; rank 0 then merges every rank's records
+    into ``records_path``, and every rank returns the full result. The answers are those of one process: a
+    window's seed depends on its position only.
     """
     from tqdm.auto import tqdm
 
@@ -306,12 +335,16 @@ def evaluate(
     keys = {label: [item_key(label, i, it.query.text) for i, it in enumerate(items)]
             for label, items in splits.items()}
     path = Path(records_path) if records_path is not None else None
+    par = parallel if parallel is not None else Parallel.single()
+    if par.world > 1 and path is None:
+        raise ValueError("a data-parallel evaluation needs a records_path: the ranks share their answers through it")
+    own = path if path is None or par.world == 1 else _shard(path, par.rank)
     header = _header(model, cfg)
     done: dict[str, ItemRecord] = {}
-    if path is not None:
-        done, has_header = _read_records(path, header)
-        if not has_header:
-            append_jsonl(path, [header])
+    if path is not None and own is not None:
+        done = _read_all(path, header)
+        if not _read_records(own, header)[1]:
+            append_jsonl(own, [header])
     wanted = {k for ks in keys.values() for k in ks}
     done = {k: r for k, r in done.items() if k in wanted}
     stale = [r for r in done.values() if r.judge != judge.name]
@@ -321,22 +354,31 @@ def evaluate(
         for r in stale:
             r.refusals, r.judge = [next(flags) for _ in r.responses], judge.name
 
-    todo = sum(k not in done for ks in keys.values() for k in ks)
-    bar = tqdm(total=todo, disable=not progress, desc=f"evaluate {cfg.modality}", unit="query")
+    windows = [(label, start) for label, items in splits.items() for start in range(0, len(items), cfg.batch_size)]
+    mine = [w for n, w in enumerate(windows) if n % par.world == par.rank]
+    todo = sum(keys[label][i] not in done for label, start in mine
+               for i in range(start, min(start + cfg.batch_size, len(splits[label]))))
+    bar = tqdm(total=todo, disable=not progress or not par.is_main, desc=f"evaluate {cfg.modality}", unit="query")
     try:
-        for label, items in splits.items():
-            for start in range(0, len(items), cfg.batch_size):
-                window = [i for i in range(start, min(start + cfg.batch_size, len(items)))
-                          if keys[label][i] not in done]
-                if not window:
-                    continue
-                records = _run_window(model, judge, cfg, label, items, keys[label], window, start)
-                if path is not None:
-                    append_jsonl(path, [{"type": "item", **r.to_dict()} for r in records])
-                done.update((r.key, r) for r in records)
-                bar.update(len(window))
+        for label, start in mine:
+            items = splits[label]
+            window = [i for i in range(start, min(start + cfg.batch_size, len(items))) if keys[label][i] not in done]
+            if not window:
+                continue
+            records = _run_window(model, judge, cfg, label, items, keys[label], window, start)
+            if own is not None:
+                append_jsonl(own, [{"type": "item", **r.to_dict()} for r in records])
+            done.update((r.key, r) for r in records)
+            bar.update(len(window))
     finally:
         bar.close()
+    if path is not None and (par.world > 1 or any(path.parent.glob(f"{path.stem}.rank*{path.suffix}"))):
+        # rank 0 gathers every rank's answers (or those of a data-parallel run stopped earlier) into one file
+        par.wait()
+        if par.is_main:
+            _merge(path, header, [k for label in splits for k in keys[label]])
+        par.wait()
+        done = _read_all(path, header)
     ordered = [done[k] for label in splits for k in keys[label]]
     return summarise(ordered, judge.name, cfg, _model_name(model), time.perf_counter() - start_time)
 

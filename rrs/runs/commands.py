@@ -19,6 +19,7 @@ from rrs.evaluation.metrics import EvalConfig, EvalItem, evaluate
 from rrs.features import FirstTokenPreview, compute_features, refusal_opener_ids
 from rrs.hardware import resolve_precision
 from rrs.models.loader import load_model
+from rrs.parallel import Parallel
 from rrs.representations import extract_pairs
 from rrs.runs.configs import EvalJob, FeaturesJob, SteerJob
 from rrs.steering import SteeringVectors, compute_vectors, first_token_curve, pick_default, steer, sweep
@@ -70,9 +71,13 @@ def _wrap(items: list[Any], seed: int, with_audio: bool = True) -> list[EvalItem
     return [EvalItem(q, it.category) for q, it in zip(queries, items, strict=True)]
 
 
-def run_eval(cfg: EvalJob, results: str | Path) -> dict[str, Any]:
-    """Evaluate into ``results`` (a JSON file; per-item records beside it, so a stopped run resumes)."""
-    model = load_model(cfg.model, cfg.device, cfg.dtype)
+def run_eval(cfg: EvalJob, results: str | Path, parallel: Parallel | None = None) -> dict[str, Any]:
+    """Evaluate into ``results`` (a JSON file; per-item records beside it, so a stopped run resumes).
+
+    Under ``accelerate launch`` the ranks share the queries (:func:`rrs.evaluation.metrics.evaluate`) and
+    rank 0 writes ``results``."""
+    par = parallel if parallel is not None else Parallel.single()
+    model = load_model(cfg.model, par.device(cfg.device), cfg.dtype, progress=par.is_main)
     if cfg.adapter:
         adapter, run = Path(cfg.adapter), RunFolder(cfg.adapter)
         apply_adapter(model, run.checkpoint(run.completed_epochs()[-1]) if run.completed_epochs() else adapter)
@@ -85,9 +90,10 @@ def run_eval(cfg: EvalJob, results: str | Path) -> dict[str, Any]:
         if cfg.steer:
             stack.enter_context(steer(model, SteeringVectors.load(cfg.steer), alpha=cfg.alpha, ablated=cfg.ablate))
         result = evaluate(model, wrapped["harmful"], wrapped["benign"], cfg.eval_config(model.device.type), judge,
-                          records_path=results.with_suffix(".records.jsonl"))
+                          records_path=results.with_suffix(".records.jsonl"), parallel=par, progress=par.is_main)
     payload = {**result.to_dict(), "method": cfg.method_name()}
-    atomic_write_json(results, payload)
+    if par.is_main:
+        atomic_write_json(results, payload)
     return payload
 
 

@@ -36,6 +36,7 @@ from rrs.features import refusal_opener_ids
 from rrs.hardware import release_free_memory, resolve_precision
 from rrs.models.device import resolve_device_dtype
 from rrs.models.loader import load_model as load_lalm
+from rrs.parallel import Parallel
 from rrs.separation import separation_scores
 from rrs.speech import save_wav
 from rrs.store import atomic_write, atomic_write_json, folder_lock
@@ -44,7 +45,6 @@ from rrs.tuning.generation_probe import generation_probe
 from rrs.tuning.lora import attach_lora, lora_delta_penalty
 from rrs.tuning.objectives import Sample, objective_for
 from rrs.tuning.optimizer_state import load_optimizer_state, save_optimizer_state
-from rrs.tuning.parallel import Parallel
 from rrs.tuning.run_dir import RunDir
 
 __all__ = ["RRSTrainer", "Trainer"]

@@ -1,11 +1,17 @@
-"""One process, or several launched by ``accelerate launch``: which rank writes, how a global batch is shared,
-and how gradients are synchronised (DistributedDataParallel, through accelerate; never our own).
+"""One process, or several launched by ``accelerate launch``: which rank writes, how work is shared, and how
+gradients are synchronised (DistributedDataParallel, through accelerate; never our own).
+
+Tuning (:mod:`rrs.tuning.trainer`):
 
 ``accelerate launch --num_processes N -m rrs train ...`` starts N copies of the trainer. Each rank takes an equal
 share of every micro-batch of the global batch (``batch_size`` per rank × ``grad_accum`` × N); DDP averages
 the gradients, and each rank's loss is scaled so that the average equals the single-process loss of the same
 global batch. Rank 0 alone writes the run folder: config, status, metrics, snapshots and checkpoints. A
 checkpoint does not depend on the number of processes, so a run resumes with any number of them.
+
+Evaluation (:func:`rrs.evaluation.metrics.evaluate`): each rank answers every N-th window of queries (each
+window has its own seed, so the answers do not depend on who generates them) into its own records file;
+rank 0 merges them and writes the results.
 """
 
 from __future__ import annotations
@@ -34,6 +40,13 @@ class Parallel:
             self.accelerator = Accelerator(cpu=not torch.cuda.is_available(), kwargs_handlers=[
                 DistributedDataParallelKwargs(find_unused_parameters=False, broadcast_buffers=False)])
             self.rank, self.world = self.accelerator.process_index, self.accelerator.num_processes
+
+    @classmethod
+    def single(cls) -> Parallel:
+        """A group of one, whatever the environment says (for work that must not be shared)."""
+        group = cls.__new__(cls)
+        group.accelerator, group.rank, group.world = None, 0, 1
+        return group
 
     @property
     def is_main(self) -> bool:
