@@ -18,10 +18,12 @@ import plotly.graph_objects as go
 
 from dashboard.eval_view import method_colors
 from dashboard.style import style
-from rrs.compare import CompareConfig, read_results
+from rrs.compare import TRAINED, CompareConfig, read_results
 from rrs.evaluation.metrics import EvalResult
 from rrs.models.base import MODALITIES
+from rrs.runs.estimate import estimate_eval, estimate_tune, format_duration
 from rrs.store import RunFolder
+from rrs.tuning import DEMO_CONFIG, TuneConfig
 
 COMPARE_FILE = RunFolder.COMPARE
 SYMBOLS = {"audio-text": "circle", "text-only": "square", "audio-only": "diamond"}
@@ -135,6 +137,25 @@ def settings_text(meta: dict[str, Any]) -> str:
         parts.append("no settings recorded")
     parts.append(f"updated {when}")
     return " · ".join(parts)
+
+
+def compare_estimate(values: dict[str, Any]) -> str:
+    """The form's comparison time on a 2-core CPU: training each tuned method with the demo configuration,
+    the SARSteer vectors and sweep, and every evaluation cell (rrs.runs.estimate)."""
+    try:
+        cfg = compare_config(values)
+    except (ValueError, KeyError):
+        return "—"
+    trained = [m for m in cfg.methods if m in TRAINED]
+    tune = estimate_tune(TuneConfig.from_dict({**DEMO_CONFIG.to_dict(), "model": cfg.model, **cfg.train_overrides}))
+    cells = estimate_eval(cfg.model, 2 * (cfg.limit or 100), cfg.samples, cfg.max_new_tokens,
+                          len(cfg.methods) * len(cfg.modalities))
+    if tune is None or cells is None:
+        return "no estimate for this model (reference figures exist for the embedded models)"
+    total = len(trained) * tune.seconds + cells + 300
+    return (f"≈ {format_duration(total)} on a 2-core CPU: {len(trained)} trained methods × "
+            f"{format_duration(tune.seconds)}, {len(cfg.methods) * len(cfg.modalities)} evaluation cells "
+            f"{format_duration(cells)}, SARSteer about 5 min. A finished cell is kept if you stop it.")
 
 
 def settings_table(meta: dict[str, Any]) -> list[dict[str, str]]:

@@ -46,6 +46,7 @@ with st.expander("New comparison", expanded=not view.find_comparisons(root) and 
         c[0].number_input("Items per set", min_value=1, max_value=100_000, step=10, key="compare_limit")
         c[1].number_input("Samples per query", min_value=1, max_value=50, step=1, key="compare_samples")
         c[2].multiselect("Modalities", MODALITIES, key="compare_modalities")
+        st.caption("Estimated time: " + view.compare_estimate(widgets.form_values("compare", view.FORM_FIELDS)))
         st.form_submit_button("Start comparison", type="primary", on_click=widgets.launch, key="compare_submit",
                               args=("compare", _start, "comparison"))
 

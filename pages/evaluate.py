@@ -14,6 +14,7 @@ from dashboard.state import show_flash
 from rrs.evaluation.report import category_rows, table_rows
 from rrs.models.base import MODALITIES
 from rrs.runs import Job, RunFolder, list_jobs, list_runs, new_folder, runs_root
+from rrs.runs.estimate import estimate_eval, format_duration
 from rrs.runs.recorded import recorded
 from rrs.runs.results import evals_root, group_results, list_results, recorded_results
 
@@ -73,6 +74,13 @@ with st.expander("New evaluation", expanded=not results, icon=":material/science
         widgets.device_select(c[1], "eval_device")
         c[2].number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="eval_seed")
         c[3].text_input("Job name", key="eval_name", placeholder="automatic")
+        limit = int(ss.get("eval_limit") or 0)
+        seconds = estimate_eval(str(ss.get("eval_model") or "embedded"), 2 * limit, int(ss.get("eval_samples") or 1),
+                                int(ss.get("eval_max_new_tokens") or 1)) if limit else None
+        st.caption(f"Estimated time: ≈ {format_duration(seconds)} for {2 * limit} queries on a 2-core CPU, from the "
+                   "measured cost of the embedded models (a GPU is much faster)." if seconds else
+                   "Estimated time: about 4 s per query with 5 answers of 32 tokens for the 1.5B `embedded` on a "
+                   "2-core CPU; set the number of items per set to see the total.")
         st.form_submit_button("Start evaluation", type="primary", on_click=widgets.launch, key="eval_submit",
                               args=("eval", _start, "evaluation"))
 

@@ -36,3 +36,22 @@ def test_finished_epochs_on_this_machine_rescale_the_estimate(tmp_path):
 
 def test_format_duration():
     assert format_duration(42) == "42 s" and format_duration(600) == "10 min" and format_duration(7200) == "2.0 h"
+
+
+def test_evaluation_estimate_matches_the_measured_demo_evaluation():
+    from rrs.runs.estimate import estimate_eval
+
+    # The demo's evaluation: 200 queries × 5 answers of 32 tokens took 13.8 min on the 2-core machine.
+    seconds = estimate_eval("embedded", 200, 5, 32)
+    assert 11 * 60 < seconds < 17 * 60
+    assert estimate_eval("embedded", 200, 5, 32, cells=3) > 2.5 * seconds - 100
+    assert estimate_eval("embedded-small", 200, 5, 32) < seconds and estimate_eval("/ckpt", 10, 1, 1) is None
+
+
+def test_compare_form_estimate_counts_training_and_cells():
+    from dashboard.compare_view import compare_estimate
+
+    text = compare_estimate({"model": "embedded", "limit": 40, "samples": 3,
+                             "modalities": ["audio-text", "text-only", "audio-only"]})
+    assert "5 trained methods" in text and "27 evaluation cells" in text and text.startswith("≈")
+    assert compare_estimate({"model": "embedded", "limit": 0, "samples": 3, "modalities": []}) == "—"

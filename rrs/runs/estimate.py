@@ -24,16 +24,21 @@ from rrs.data.builtin import mirror_pairs
 from rrs.data.splits import pairs_per_category, split_pairs
 from rrs.tuning.config import TuneConfig
 
-__all__ = ["REFERENCE_COSTS", "RunEstimate", "describe", "estimate_tune", "format_duration"]
+__all__ = ["REFERENCE_COSTS", "RunEstimate", "describe", "estimate_eval", "estimate_tune", "format_duration"]
 
 #: Seconds per unit, measured for the embedded models on a 2-core x86 CPU (AVX-512 BF16) with bf16 autocast:
 #: a training step's share per sample (batch 8), a probe item's representation, one sampled answer of
 #: ``gen_probe_tokens`` = 16 tokens, and loading the model. See docs/RESULTS.md ("Demo run").
 REFERENCE_COSTS: dict[str, dict[str, float]] = {
-    "embedded": {"sample_step": 0.53, "probe_item": 0.14, "answer": 0.85, "load": 30.0},
-    "embedded-small": {"sample_step": 0.19, "probe_item": 0.05, "answer": 0.3, "load": 12.0},
-    "embedded-smol": {"sample_step": 0.06, "probe_item": 0.02, "answer": 0.1, "load": 5.0},
+    "embedded": {"sample_step": 0.53, "probe_item": 0.14, "answer": 0.85, "load": 30.0, "query": 1.0,
+                 "answer_token": 0.019},
+    "embedded-small": {"sample_step": 0.19, "probe_item": 0.05, "answer": 0.3, "load": 12.0, "query": 0.35,
+                       "answer_token": 0.007},
+    "embedded-smol": {"sample_step": 0.06, "probe_item": 0.02, "answer": 0.1, "load": 5.0, "query": 0.1,
+                      "answer_token": 0.002},
 }
+#: ``query`` (prompt and audio front end) and ``answer_token`` come from the 1.5B demo's evaluation:
+#: 4.0 s per query with 5 sampled answers of 32 tokens, bf16 (docs/RESULTS.md).
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,16 @@ def estimate_tune(cfg: TuneConfig, runs_root: str | Path | None = None) -> RunEs
     basis = ("scaled by runs measured on this machine" if scale is not None
              else "reference figures of a 2-core CPU; clips already heard")
     return RunEstimate(round(costs["load"] + train + probe, 1), round(train, 1), round(probe, 1), steps, basis)
+
+
+def estimate_eval(model: str, queries: int, samples: int, max_new_tokens: int, cells: int = 1) -> float | None:
+    """Seconds for ``cells`` evaluations of ``queries`` queries each (harmful + benign) on this kind of CPU,
+    or ``None`` for a model without reference figures. The first run also synthesises the clips."""
+    base = REFERENCE_COSTS.get(model)
+    if base is None:
+        return None
+    per_query = base["query"] + samples * max_new_tokens * base["answer_token"]
+    return base["load"] + cells * queries * per_query
 
 
 def describe(estimate: RunEstimate | None) -> str:
