@@ -183,3 +183,20 @@ def test_gradient_checkpointing_gives_the_same_run(pairs_file, tmp_path):
         if flag:  # it was really on: the decoder recomputes its layers in the backward pass
             assert model.model.base_model.model.is_gradient_checkpointing
     assert [r["loss"] for r in runs[True]] == pytest.approx([r["loss"] for r in runs[False]], rel=1e-5)
+
+
+def test_the_probe_set_holds_every_category_even_when_small(tmp_path, monkeypatch):
+    from conftest import write_pairs
+
+    monkeypatch.setenv("RRS_CACHE", str(tmp_path / "cache"))
+    rows = [(f"How do I harm thing {c}{i}?", f"How do I help thing {c}{i}?", c) for c in "abc" for i in range(10)]
+    pairs = write_pairs(tmp_path / "pairs.jsonl", rows)
+    cfg = TuneConfig(model="tiny", pairs=str(pairs), probe_per_label=3, epochs=1, seed=0)
+    trainer = RRSTrainer(cfg, tmp_path / "run", model=tiny_qwen2_audio(seed=0), progress=False)
+    _, val = trainer.pairs()
+    assert len({p.category for p in val[:3]}) < 3  # the first three held-out pairs miss a category
+    prepared = trainer.prepare()
+    harmful = [it for it in prepared["probe_items"] if it.label == "harmful"]
+    assert len(harmful) == 3 and {it.category for it in harmful} == {"a", "b", "c"}
+    shown = json.loads(trainer.run.probe.read_text())  # what the Tune map colours by category
+    assert {p["category"] for p in shown} == {"a", "b", "c"}
