@@ -26,7 +26,7 @@ from rrs.tuning.config import TuneConfig
 
 __all__ = ["REFERENCE_COSTS", "RunEstimate", "describe", "estimate_eval", "estimate_tune", "format_duration"]
 
-#: Seconds per unit, measured for the embedded models on a 2-core x86 CPU (AVX-512 BF16) with bf16 autocast:
+#: Seconds per unit, measured for the embedded models on a 2-core Intel Xeon (AMX) with bf16 autocast, 2026-12-02:
 #: a training step's share per sample (batch 8), a probe item's representation, one sampled answer of
 #: ``gen_probe_tokens`` = 16 tokens, and loading the model. See docs/RESULTS.md ("Demo run").
 REFERENCE_COSTS: dict[str, dict[str, float]] = {
