@@ -43,10 +43,12 @@ def main() -> None:
     import torch
 
     from rrs import data
+    from rrs.hardware import resolve_precision
     from rrs.models.loader import load_model
     from rrs.tuning import DEMO_CONFIG, attach_lora, lora_delta_penalty
 
     cfg = replace(DEMO_CONFIG, model=args.model)
+    precision = resolve_precision(cfg.precision, "cpu")  # what a run on this machine uses (bf16 where native)
     model = load_model(cfg.model, "cpu", "float32", progress=False)
     pairs = data.split_pairs(data.mirror_pairs(), cfg.val_fraction, cfg.seed)[0][: cfg.batch_size * args.steps]
     queries = data.to_queries([p.harmful for p in pairs], cfg.seed, progress=False)
@@ -64,7 +66,8 @@ def main() -> None:
     for step in range(args.steps):
         batch = queries[step * cfg.batch_size : (step + 1) * cfg.batch_size]
         start = time.perf_counter()
-        pred = model.last_hidden(batch, cfg.modality, data.PROMPT_POOL[step % 10], grad=True)
+        with model.computing_in(precision):
+            pred = model.last_hidden(batch, cfg.modality, data.PROMPT_POOL[step % 10], grad=True).float()
         loss = ((pred - target[: len(batch)]) ** 2).sum(-1).mean() + cfg.penalty * lora_delta_penalty(peft_model)
         optimiser.zero_grad()
         loss.backward()
@@ -78,7 +81,7 @@ def main() -> None:
     tokens = tokens_per_sample * cfg.batch_size
     # forward 2·P per token; backward through the LoRA layers only: 2·P·frac (activation grads).
     flops = 2 * n_params * tokens * (1 + frac)
-    rate = matmul_gflops()
+    rate = matmul_gflops("bfloat16" if precision == "bf16" else "float32")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     rows = [
         ("batch size (demo config)", cfg.batch_size, ""),
@@ -87,7 +90,7 @@ def main() -> None:
         ("seconds per step (median after warm-up)", steady, "s"),
         ("training throughput", cfg.batch_size / steady, "samples/s"),
         ("forward+backward cost of one step (estimate)", flops / 1e12, "TFLOP"),
-        ("fp32 matmul rate of this machine (2048³)", rate, "GFLOP/s"),
+        (f"{precision} matmul rate of this machine (2048³)", rate, "GFLOP/s"),
         ("step time at that rate (lower bound)", flops / (rate * 1e9), "s"),
         ("peak RSS", peak, "GiB"),
     ]

@@ -66,7 +66,7 @@ if not found:
 if ss.get("compare_pick") not in found:
     ss["compare_pick"] = next(iter(found))
 choice = st.selectbox("Comparison", list(found), key="compare_pick",
-                      format_func=lambda k: f"📼 {k}" if k in shipped else k,
+                      format_func=lambda k: k,
                       help="Your comparisons, newest first, then the recorded ones that ship with the project.")
 if choice in shipped:
     widgets.recorded_note(shipped[choice].path, shipped[choice].command, "comparison")

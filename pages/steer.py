@@ -78,7 +78,7 @@ if not found:
     st.info(f"No SARSteer vectors yet. Compute some above, or put a `python -m rrs steer` output folder in `{root}`.")
     st.stop()
 choice = st.selectbox("Vectors", list(found), key="steer_vectors",
-                      format_func=lambda r: f"📼 {r}" if r in shipped else view.vector_label(root, found[r]),
+                      format_func=lambda r: r if r in shipped else view.vector_label(root, found[r]),
                       help="Your vectors, newest first, then the recorded ones that ship with the project.")
 folder: Path = found[choice]
 if choice in shipped:

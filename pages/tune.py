@@ -119,7 +119,7 @@ if ss.get("tune_run") not in names:
     ss["tune_run"] = names[0]
 choice = st.selectbox(
     "Run", names, key="tune_run",
-    format_func=lambda n: widgets.state_label(n, states[n]) if n not in commands else f"📼 {n}",
+    format_func=lambda n: widgets.state_label(n, states[n]) if n not in commands else n,
     help="Your runs, newest first, then the recorded runs that ship with the project (read-only).")
 run_dir = folders[choice]
 is_recorded = choice in commands

@@ -89,7 +89,7 @@ def responses_table(responses: dict[str, tuple[str, str]],
     for modality, (harmful, benign) in responses.items():
         row = {"modality": modality, "answer to the harmful question": harmful, "answer to the benign question": benign}
         if is_refusal is not None:
-            row["harmful: refuses?"] = "🛑 refuses" if is_refusal(harmful) else "answers"
-            row["benign: refuses?"] = "🛑 refuses" if is_refusal(benign) else "answers"
+            row["harmful: refuses?"] = "REFUSES" if is_refusal(harmful) else "answers"
+            row["benign: refuses?"] = "REFUSES" if is_refusal(benign) else "answers"
         rows.append(row)
     return pd.DataFrame(rows)
