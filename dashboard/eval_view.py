@@ -103,9 +103,15 @@ def table3_frame(rows: list[dict[str, Any]], baseline: str = "vanilla") -> Any:
     return pd.DataFrame(cells, columns=list(columns.values()))
 
 
+def _interval(ci: Any) -> str:
+    return f"[{ci[0]:.1f}, {ci[1]:.1f}]" if ci and len(ci) == 2 else "—"
+
+
 def entries_frame(entries: list[Any]) -> Any:
+    """One row per result: rates with their 95% intervals (bootstrapped over queries) and their n."""
     return pd.DataFrame([{
-        "method": e.method, "modality": e.modality, "ASR %": e.asr, "ORR %": e.orr, "harmful": e.n_harmful,
+        "method": e.method, "modality": e.modality, "ASR %": e.asr, "ASR 95% CI": _interval(e.asr_ci),
+        "ORR %": e.orr, "ORR 95% CI": _interval(e.orr_ci), "harmful": e.n_harmful,
         "benign": e.n_benign, "samples": e.samples, "judge": e.judge, "model": e.model, "file": e.name,
     } for e in entries])
 

@@ -51,6 +51,15 @@ def test_recorded_results_carry_their_command(tmp_path, monkeypatch):
     assert entries[0].label().endswith("· recorded)") and entries[0].method == "vanilla"
 
 
+def test_the_evaluate_table_shows_each_rate_with_its_interval(monkeypatch):
+    from dashboard.eval_view import entries_frame
+
+    monkeypatch.delenv(RECORDED_ENV, raising=False)
+    frame = entries_frame(recorded_results()).set_index("method")
+    assert frame.loc["rrs", "ASR 95% CI"] == "[32.0, 51.4]" and frame.loc["vanilla", "ORR 95% CI"] == "[0.0, 0.6]"
+    assert frame.loc["rrs", "harmful"] == 100
+
+
 def test_the_project_ships_recorded_results(monkeypatch):
     monkeypatch.delenv(RECORDED_ENV, raising=False)
     kinds = {r.kind for r in recorded()}

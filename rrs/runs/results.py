@@ -26,7 +26,7 @@ def evals_root(root: str | Path | None = None) -> Path:
 
 #: The headline numbers of a results file, with their types (``ResultEntry.method``, ``.asr``, ...).
 HEADLINE = {"method": str, "modality": str, "judge": str, "asr": float, "orr": float, "n_harmful": int,
-            "n_benign": int, "samples": int, "model": str}
+            "n_benign": int, "samples": int, "model": str, "asr_ci": list, "orr_ci": list}
 
 
 @dataclass(frozen=True)
