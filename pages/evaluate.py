@@ -45,8 +45,8 @@ def _start() -> Job:
 
 widgets.set_form_defaults("eval", view.form_defaults())
 # Only runs with a complete epoch can be evaluated (a run stopped in its first epoch has no adapter yet).
-adapters = {p.name: p for p in list_runs(root) if RunFolder(p).completed_epochs()} | {
-    r.label(): r.path for r in recorded("train")}
+adapters = {p.name: p for p in [*list_runs(root), *(r.path for r in recorded("train"))]
+            if RunFolder(p).completed_epochs()}
 runs = list(adapters)
 if ss.get("eval_adapter") not in [NO_ADAPTER, *runs]:
     ss["eval_adapter"] = NO_ADAPTER

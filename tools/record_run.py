@@ -1,8 +1,8 @@
 """Copy a finished training run into a recorded bundle (e.g. ``examples/rrs-demo``) that ships with the project.
 
 Kept: config, metrics, timings, status, features, frozen targets, the probe set and its audio, every epoch's
-snapshot, the maps already computed, and the last epoch's adapter (what ``python -m rrs eval --adapter``
-loads). Left out: optimiser state and earlier adapters (only needed to resume), the job record, the lock and
+snapshot and the maps already computed. Left out: the adapters (18 MB for the 1.5B demo: weights do not go
+into the repository; rerun the recorded command to get them), optimiser state, the job record, the lock and
 the log.
 
     python tools/record_run.py runs/rrs-demo examples/rrs-demo
@@ -25,7 +25,6 @@ from rrs.store import RunFolder  # noqa: E402
 
 KEEP_FILES = ("config.json", "metrics.jsonl", "timings.jsonl", "status.json", "probe.json", "targets.safetensors")
 KEEP_DIRS = ("features", "probe_audio", "snapshots")
-ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "COMPLETE")
 
 
 def record(src: Path, dest: Path) -> Path:
@@ -43,10 +42,6 @@ def record(src: Path, dest: Path) -> Path:
     for npz in (src / "projections").glob("*.npz"):
         (dest / "projections").mkdir(exist_ok=True)
         shutil.copy2(npz, dest / "projections" / npz.name)
-    last = RunFolder(dest).checkpoint(epochs[-1])
-    last.mkdir(parents=True, exist_ok=True)
-    for name in ADAPTER_FILES:
-        shutil.copy2(run.checkpoint(epochs[-1]) / name, last / name)
     status = json.loads((dest / "status.json").read_text())
     status.pop("pid", None)
     (dest / "status.json").write_text(json.dumps(status, indent=1) + "\n")

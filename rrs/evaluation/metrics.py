@@ -35,16 +35,22 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from rrs.config import ConfigMixin
 from rrs.evaluation.intervals import clustered_rate_interval
 from rrs.evaluation.judges import JUDGES, get_judge
+from rrs.evaluation.records import (
+    ItemRecord,
+    merge_records,
+    read_all_records,
+    read_records,
+    shard_path,
+)
 from rrs.models.base import DEFAULT_INSTRUCTION, GenerationSettings, Modality, Query, check_modality
 from rrs.parallel import Parallel
-from rrs.store import append_jsonl, atomic_write, atomic_write_json
+from rrs.store import append_jsonl, atomic_write_json
 
-Label = Literal["harmful", "benign"]
 UNCATEGORISED = "uncategorised"
 #: Config fields that decide the responses; records made under other values are not reused.
 GENERATION_FIELDS = ("modality", "samples", "temperature", "top_p", "max_new_tokens", "seed", "instruction")
@@ -95,28 +101,6 @@ class EvalConfig(ConfigMixin):
             num_return_sequences=self.samples,
             seed=seed,
         )
-
-
-@dataclass
-class ItemRecord:
-    """One query's responses and the judge's verdicts (``True`` = refusal)."""
-
-    key: str
-    label: Label
-    index: int
-    prompt: str
-    category: str
-    responses: list[str]
-    refusals: list[bool]
-    judge: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ItemRecord:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
 
 
 @dataclass
@@ -208,54 +192,6 @@ def _header(model: Any, cfg: EvalConfig) -> dict[str, Any]:
     return {"type": "header", "model": _model_name(model), "generation": gen}
 
 
-def _read_records(path: Path, header: dict[str, Any]) -> tuple[dict[str, ItemRecord], bool]:
-    """Records already in ``path`` (later lines win) and whether it has a header; half-written lines are skipped."""
-    done: dict[str, ItemRecord] = {}
-    if not path.exists():
-        return done, False
-    seen_header = False
-    for line in path.read_text().splitlines():
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if not isinstance(data, dict):
-            continue
-        if data.get("type") == "header":
-            if {k: data.get(k) for k in ("model", "generation")} != {k: header[k] for k in ("model", "generation")}:
-                raise ValueError(
-                    f"the records in {path} were made with another model or generation config "
-                    f"({data.get('model')}, {data.get('generation')}); use another records_path or remove it"
-                )
-            seen_header = True
-        elif data.get("type") == "item" and seen_header:
-            record = ItemRecord.from_dict(data)
-            done[record.key] = record
-    return done, seen_header
-
-
-def _shard(path: Path, rank: int) -> Path:
-    return path.with_name(f"{path.stem}.rank{rank}{path.suffix}")
-
-
-def _read_all(path: Path, header: dict[str, Any]) -> dict[str, ItemRecord]:
-    """Records of ``path`` and of every rank's shard beside it (a data-parallel run stopped before merging)."""
-    done: dict[str, ItemRecord] = {}
-    for file in [path, *sorted(path.parent.glob(f"{path.stem}.rank*{path.suffix}"))]:
-        done.update(_read_records(file, header)[0])
-    return done
-
-
-def _merge(path: Path, header: dict[str, Any], order: Sequence[str]) -> None:
-    """Rewrite ``path`` (atomically) as the header and every recorded item in ``order``; drop the shards."""
-    done = _read_all(path, header)
-    lines = [header, *({"type": "item", **done[k].to_dict()} for k in order if k in done)]
-    text = "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines)
-    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
-    for shard in path.parent.glob(f"{path.stem}.rank*{path.suffix}"):
-        shard.unlink()
-
-
 def _judge(judge: Any, prompts: Sequence[str], responses: Sequence[str]) -> list[bool]:
     flags = [bool(f) for f in judge.judge(list(prompts), list(responses))]
     if len(flags) != len(responses):
@@ -338,12 +274,12 @@ def evaluate(
     par = parallel if parallel is not None else Parallel.single()
     if par.world > 1 and path is None:
         raise ValueError("a data-parallel evaluation needs a records_path: the ranks share their answers through it")
-    own = path if path is None or par.world == 1 else _shard(path, par.rank)
+    own = path if path is None or par.world == 1 else shard_path(path, par.rank)
     header = _header(model, cfg)
     done: dict[str, ItemRecord] = {}
     if path is not None and own is not None:
-        done = _read_all(path, header)
-        if not _read_records(own, header)[1]:
+        done = read_all_records(path, header)
+        if not read_records(own, header)[1]:
             append_jsonl(own, [header])
     wanted = {k for ks in keys.values() for k in ks}
     done = {k: r for k, r in done.items() if k in wanted}
@@ -376,9 +312,9 @@ def evaluate(
         # rank 0 gathers every rank's answers (or those of a data-parallel run stopped earlier) into one file
         par.wait()
         if par.is_main:
-            _merge(path, header, [k for label in splits for k in keys[label]])
+            merge_records(path, header, [k for label in splits for k in keys[label]])
         par.wait()
-        done = _read_all(path, header)
+        done = read_all_records(path, header)
     ordered = [done[k] for label in splits for k in keys[label]]
     return summarise(ordered, judge.name, cfg, _model_name(model), time.perf_counter() - start_time)
 
