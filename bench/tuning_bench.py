@@ -1,6 +1,6 @@
 """RRS training throughput and peak memory at the demo configuration, beside the step's FLOP cost.
 
-    python bench/tuning_bench.py [--model embedded] [--steps 6]
+    python bench/tuning_bench.py [--model embedded] [--steps 6] [--weights bfloat16]
 
 Runs real RRS steps (forward with LoRA, representation loss, penalty, backward, AdamW) on Mirror samples
 and prints a table: samples/s, seconds/step, peak RSS, and the forward+backward FLOPs of one step
@@ -38,6 +38,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", default="embedded")
     parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--weights", default="float32", choices=("float32", "bfloat16"),
+                        help="dtype of the frozen weights (LoRA and optimiser state stay float32)")
     args = parser.parse_args()
 
     import torch
@@ -49,7 +51,7 @@ def main() -> None:
 
     cfg = replace(DEMO_CONFIG, model=args.model)
     precision = resolve_precision(cfg.precision, "cpu")  # what a run on this machine uses (bf16 where native)
-    model = load_model(cfg.model, "cpu", "float32", progress=False)
+    model = load_model(cfg.model, "cpu", args.weights, progress=False)
     pairs = data.split_pairs(data.mirror_pairs(), cfg.val_fraction, cfg.seed)[0][: cfg.batch_size * args.steps]
     queries = data.to_queries([p.harmful for p in pairs], cfg.seed, progress=False)
     if hasattr(model, "hear"):  # the embedded front end's output is cached, as it is during training
@@ -94,7 +96,7 @@ def main() -> None:
         ("step time at that rate (lower bound)", flops / (rate * 1e9), "s"),
         ("peak RSS", peak, "GiB"),
     ]
-    print_table(rows, f", model {args.model}")
+    print_table(rows, f", model {args.model}, {args.weights} frozen weights, {precision} compute")
 
 
 if __name__ == "__main__":

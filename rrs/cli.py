@@ -12,6 +12,7 @@ import json
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,13 +50,25 @@ def _folder_config(cfg: Any, out: Path, args: argparse.Namespace) -> None:
         cfg.save(out / RunFolder.CONFIG)
 
 
+def _in_folder(out: Path, message: str, cfg: Any, args: argparse.Namespace, parallel: Parallel,
+               body: Callable[[], Any]) -> Any:
+    """Run ``body`` as the job of folder ``out``: rank 0 holds its lock, status and config; under
+    ``accelerate launch`` the other ranks only compute (:mod:`rrs.parallel`)."""
+    if not parallel.is_main:
+        return body()
+    with commands.tracked(out, message):
+        _folder_config(cfg, out, args)
+        return body()
+
+
 def cmd_features(args: argparse.Namespace) -> int:
     cfg = config_from(args, FeaturesJob)
     out = Path(args.out)
-    with commands.tracked(out, "computing features"):
-        _folder_config(cfg, out, args)
-        summary = commands.run_features(cfg, out)
-    print(json.dumps(summary, indent=1))
+    parallel = Parallel()  # several ranks under `accelerate launch` share the forward passes
+    summary = _in_folder(out, "computing features", cfg, args, parallel,
+                         lambda: commands.run_features(cfg, out, parallel))
+    if parallel.is_main:
+        print(json.dumps(summary, indent=1))
     return 0
 
 
@@ -77,12 +90,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     parallel = Parallel()  # several ranks under `accelerate launch`: rank 0 owns the folder
     if out.suffix == ".json":  # the older form: --out names the results file itself
         payload = commands.run_eval(cfg, out, parallel)
-    elif not parallel.is_main:
-        payload = commands.run_eval(cfg, RunFolder(out).results, parallel)
     else:
-        with commands.tracked(out, "evaluating"):
-            _folder_config(cfg, out, args)
-            payload = commands.run_eval(cfg, RunFolder(out).results, parallel)
+        payload = _in_folder(out, "evaluating", cfg, args, parallel,
+                             lambda: commands.run_eval(cfg, RunFolder(out).results, parallel))
     print(json.dumps({k: payload[k] for k in ("method", "modality", "judge", "asr", "orr", "n_harmful",
                                               "n_benign")}, indent=1))
     return 0
@@ -100,9 +110,10 @@ def cmd_steer(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     cfg = config_from(args, CompareConfig, convert={"runs": parse_runs})
     out = Path(args.out)
-    with commands.tracked(out, "comparing"):
-        _folder_config(cfg, out, args)
-        meta = run_comparison(cfg, out)
+    parallel = Parallel()  # several ranks under `accelerate launch`: training and answers are shared
+    meta = _in_folder(out, "comparing", cfg, args, parallel, lambda: run_comparison(cfg, out, parallel=parallel))
+    if not parallel.is_main:
+        return 0
     print((out / "table" / "table3.md").read_text())
     print(f"{len([c for per in meta['cells'].values() for c in per])} cells in {out}")
     return 0
@@ -198,6 +209,7 @@ def _compare_parser(p: argparse.ArgumentParser) -> None:
     add_fields(p, CompareConfig, {
         **MODEL_HELPS, "methods": f"comma-separated subset of {','.join(ALL_METHODS)}", "modalities": "",
         "harmful": "as for eval", "benign": "as for eval",
+        "pairs": "training pairs of the tuned methods and the SARSteer vectors: 'mirror' or a pairs file",
         "limit": ("items per set (0: all)", {"type": lambda s: int(s) or None}),
         "samples": "", "max_new_tokens": "", "batch_size": "",
         "judge": ("", {"choices": list(JUDGES)}), "seed": "",
@@ -207,7 +219,7 @@ def _compare_parser(p: argparse.ArgumentParser) -> None:
                             {"flags": ("--train-epochs",), "type": lambda s: {"epochs": int(s)}, "metavar": "N"}),
         "runs": ("reuse a finished run directory for a trained method (repeatable)",
                  {"flags": ("--run",), "action": "append", "type": str, "metavar": "METHOD=DIR"}),
-        "steer_pairs": "Mirror training pairs for the SARSteer vectors",
+        "steer_pairs": "training pairs for the SARSteer vectors",
         "steer_k": ("rank of SARSteer's benign subspace", {"flags": ("--k",)}),
         "steer_alpha": ("fixed steering α (default: sweep and pick by NSI)", {"flags": ("--alpha",)}),
         "sweep_alphas": ("α values of the sweep", {"flags": ("--sweep",)}),

@@ -32,6 +32,7 @@ from rrs.evaluation.metrics import EvalConfig, EvalItem, EvalResult, evaluate
 from rrs.evaluation.report import write_report
 from rrs.models.base import MODALITIES
 from rrs.models.loader import load_model
+from rrs.parallel import Parallel
 from rrs.steering import SteeringConfig, SteeringVectors, compute_vectors, pick_default, steer, sweep
 from rrs.store import RunFolder, atomic_write, atomic_write_json
 from rrs.tuning import DEMO_CONFIG, RRSTrainer, TuneConfig, apply_adapter
@@ -96,11 +97,12 @@ def cell_name(method: str, modality: str) -> str:
 class Comparison:
     """Runs (or resumes) one comparison into ``out``."""
     def __init__(self, cfg: CompareConfig, out: str | Path, log: Callable[[str], None] = print,
-                 progress: bool = True) -> None:
+                 progress: bool = True, parallel: Parallel | None = None) -> None:
         self.cfg = cfg
         self.out = Path(out)
-        self.log = log
-        self.progress = progress
+        self.par = parallel if parallel is not None else Parallel.single()
+        self.log = log if self.par.is_main else (lambda _message: None)
+        self.progress = progress and self.par.is_main
         self.meta_path = self.out / "compare.json"
 
     # ---- bookkeeping ---------------------------------------------------------------------------
@@ -116,8 +118,10 @@ class Comparison:
                 "modalities": list(self.cfg.modalities), "cells": {}, "wall_s": {}, "steering": None}
 
     def _save(self, meta: dict[str, Any]) -> None:
-        meta["updated"] = time.time()
-        atomic_write_json(self.meta_path, meta)
+        """Rank 0 keeps ``compare.json``; under ``accelerate launch`` the others only compute."""
+        if self.par.is_main:
+            meta["updated"] = time.time()
+            atomic_write_json(self.meta_path, meta)
 
     # ---- the pieces ------------------------------------------------------------------------------
     def run_dir(self, method: str) -> Path:
@@ -144,9 +148,20 @@ class Comparison:
         self._save(meta)
 
     def steering(self, meta: dict[str, Any]) -> dict[str, Any]:
-        """Vectors (from the vanilla model) and the α to use, chosen once and stored in ``compare.json``."""
+        """Vectors (from the vanilla model) and the α to use, chosen once and stored in ``compare.json``.
+
+        Under ``accelerate launch`` rank 0 computes them while the others wait, then reads its choice."""
         if meta.get("steering"):
             return meta["steering"]
+        if self.par.world > 1:
+            if self.par.is_main:
+                self._steering(meta)
+            self.par.wait()
+            meta["steering"] = json.loads(self.meta_path.read_text())["steering"]
+            return meta["steering"]
+        return self._steering(meta)
+
+    def _steering(self, meta: dict[str, Any]) -> dict[str, Any]:
 
         folder = self.out / "steer"
         model = self._load()
@@ -183,7 +198,7 @@ class Comparison:
         return meta["steering"]
 
     def _load(self) -> Any:
-        return load_model(self.cfg.model, self.cfg.device, self.cfg.dtype, progress=self.progress)
+        return load_model(self.cfg.model, self.par.device(self.cfg.device), self.cfg.dtype, progress=self.progress)
 
     def _eval_config(self, modality: str, samples: int | None = None) -> Any:
         return EvalConfig(modality=modality, samples=samples or self.cfg.samples, batch_size=self.cfg.batch_size,
@@ -225,9 +240,10 @@ class Comparison:
             benign = self._items(self.cfg.benign, "benign", modality, self.cfg.limit)
             judge = get_judge("llm", model=model) if self.cfg.judge == "llm" else get_judge(self.cfg.judge)
             result = evaluate(model, harmful, benign, self._eval_config(modality), judge, self.progress,
-                              path.with_suffix(".records.jsonl"))
+                              path.with_suffix(".records.jsonl"), parallel=self.par)
         payload = {**result.to_dict(), "method": method}
-        atomic_write_json(path, payload)
+        if self.par.is_main:
+            atomic_write_json(path, payload)
         meta["cells"].setdefault(method, {})[modality] = f"cells/{name}.json"
         meta["wall_s"].setdefault(method, {}).setdefault("eval", {})[modality] = round(time.perf_counter() - started, 1)
         self._save(meta)
@@ -260,7 +276,7 @@ class Comparison:
         return sorted(self.cfg.methods, key=needs_training)  # stable: table order within each group
 
     def write_tables(self, meta: dict[str, Any]) -> None:
-        results = read_results(self.out, meta)
+        results = read_results(self.out, meta) if self.par.is_main else {}
         if not results:
             return
 
@@ -326,8 +342,10 @@ def wall_time_markdown(meta: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_comparison(cfg: CompareConfig, out: str | Path, progress: bool = True) -> dict[str, Any]:
-    return Comparison(cfg, out, progress=progress).run()
+def run_comparison(cfg: CompareConfig, out: str | Path, progress: bool = True,
+                   parallel: Parallel | None = None) -> dict[str, Any]:
+    """Run or resume a comparison; under ``accelerate launch`` pass ``Parallel()`` to share its work."""
+    return Comparison(cfg, out, progress=progress, parallel=parallel).run()
 
 
 __all__ = ["ALL_METHODS", "CompareConfig", "Comparison", "MODALITIES", "TRAINED", "cell_name",

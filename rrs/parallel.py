@@ -85,6 +85,16 @@ class Parallel:
         tensor = torch.tensor([value], dtype=torch.float64, device=self.accelerator.device)
         return float(self.accelerator.reduce(tensor, reduction="sum").item())
 
+    def gather(self, value: Any) -> list[Any]:
+        """Every rank's ``value`` (any picklable object), in rank order, on every rank."""
+        if self.accelerator is None:
+            return [value]
+        import torch.distributed as dist
+
+        gathered: list[Any] = [None] * self.world
+        dist.all_gather_object(gathered, value)
+        return gathered
+
     @contextlib.contextmanager
     def no_sync(self, wrapped: Any, sync: bool) -> Iterator[None]:
         """Skip DDP's gradient all-reduce for micro-batches before the last one of a step."""

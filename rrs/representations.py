@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rrs.models.base import LALM, Query, check_modality
+from rrs.parallel import Parallel
 from rrs.paths import cache_dir
 from rrs.store import atomic_write_bytes
 
@@ -65,6 +66,15 @@ class RepresentationCache:
         return sum(1 for _ in self.folder.rglob("*.npy")) if self.folder.exists() else 0
 
 
+def length_order(queries: Sequence[Query], indices: Sequence[int], modality: str) -> list[int]:
+    """``indices`` sorted by input length (audio samples, then characters), so that a batch pads little."""
+    def length(i: int) -> tuple[int, int]:
+        audio = queries[i].audio
+        return (0 if modality == "text-only" or audio is None else len(audio), len(queries[i].text))
+
+    return sorted(indices, key=length)
+
+
 def extract(
     model: LALM,
     queries: Sequence[Query],
@@ -75,12 +85,19 @@ def extract(
     use_cache: bool = True,
     progress: bool = True,
     desc: str = "representations",
+    parallel: Parallel | None = None,
 ) -> torch.Tensor:
-    """f(x, t) for every query, shape (N, hidden), float32 on CPU, in the order given."""
+    """f(x, t) for every query, shape (N, hidden), float32 on CPU, in the order given.
+
+    Queries are batched by length. With ``parallel`` (several ranks under ``accelerate launch``), the ranks
+    take turns over the batches that rank 0 lacks and then exchange their vectors, so every rank returns
+    the whole set; a vector does not depend on which rank computed it (batches are the same).
+    """
     import torch
     from tqdm.auto import tqdm
 
     modality = check_modality(modality)
+    par = parallel if parallel is not None else Parallel.single()
     cache = RepresentationCache(model.fingerprint()) if use_cache else None
     keys = [entry_key(q, modality, instruction, model.system_prompt) for q in queries]
     found: dict[int, np.ndarray] = {}
@@ -89,17 +106,25 @@ def extract(
             vector = cache.get(key)
             if vector is not None:
                 found[i] = vector
-    todo = [i for i in range(len(queries)) if i not in found]
-    bar = tqdm(total=len(todo), desc=desc, unit="sample", disable=not progress or not todo)
-    for start in range(0, len(todo), batch_size):
-        chunk = todo[start : start + batch_size]
+    todo = length_order(queries, [i for i in range(len(queries)) if i not in found], modality)
+    if par.world > 1:  # rank 0's list decides the work, even where the ranks' caches differ
+        todo = par.gather(todo)[0]
+    batches = [todo[start : start + batch_size] for start in range(0, len(todo), batch_size)]
+    mine = batches[par.rank :: par.world]
+    bar = tqdm(total=sum(map(len, mine)), desc=desc, unit="sample", disable=not progress or not mine)
+    computed: dict[int, np.ndarray] = {}
+    for chunk in mine:
         hidden = model.last_hidden([queries[i] for i in chunk], modality, instruction).float().cpu().numpy()
         for i, vector in zip(chunk, hidden, strict=True):
-            found[i] = vector
+            computed[i] = vector
             if cache is not None:
                 cache.put(keys[i], vector)
         bar.update(len(chunk))
     bar.close()
+    found.update(computed)
+    if par.world > 1:
+        for part in par.gather(found if par.is_main else computed):
+            found.update(part)
     if not queries:
         return torch.zeros(0, model.hidden_size)
     return torch.from_numpy(np.stack([found[i] for i in range(len(queries))]))

@@ -1,6 +1,6 @@
 """Data-parallel work through accelerate on CPU (rrs.parallel): two processes (DDP over gloo) tune with the loss
 curve of one process at the same global batch, a killed two-process run resumes (with two processes, or with
-one), and two processes evaluate with the answers of one."""
+one), and two processes extract the features, evaluate and compare with the results of one."""
 
 from __future__ import annotations
 
@@ -103,3 +103,50 @@ def test_a_two_process_evaluation_gives_the_answers_of_one(tmp_path, tiny_worksp
     assert not list((tmp_path / "two").glob("*.rank*"))  # the ranks' records were merged into one file
     items = [json.loads(x) for x in (tmp_path / "two" / "results.records.jsonl").read_text().splitlines()][1:]
     assert [x["key"] for x in items] == [r["key"] for r in one["per_item"]]
+
+
+def _rrs(launcher: list[str], args: list[str], env: dict[str, str]) -> None:
+    done = subprocess.run([*launcher, "-m", "rrs", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_two_processes_extract_the_features_of_one(tmp_path, tiny_workspace_factory):
+    from safetensors.torch import load_file
+
+    ws = tiny_workspace_factory(tmp_path)
+    # batch 1: each rank has batches of its own in each of the three sets
+    args = ["features", "--model", ws["ckpt"], "--pairs", ws["pairs"], "--batch-size", "1", "--device", "cpu",
+            "--dtype", "float32"]
+    for name, launcher in (("one", [sys.executable]), ("two", ACCELERATE)):  # each with its own empty cache
+        env = {**os.environ, "RRS_CACHE": str(tmp_path / f"cache-{name}"), "OMP_NUM_THREADS": "1"}
+        _rrs(launcher, [*args, "--out", str(tmp_path / name)], env)
+    one, two = (load_file(tmp_path / name / "features.safetensors") for name in ("one", "two"))
+    assert one.keys() == two.keys()
+    for key in one:
+        assert two[key].shape == one[key].shape and (two[key] - one[key]).abs().max() < 1e-5, key
+    summary = {name: json.loads((tmp_path / name / "summary.json").read_text()) for name in ("one", "two")}
+    assert summary["two"]["n_pairs"] == summary["one"]["n_pairs"] >= 2
+    # both ranks computed: the second rank's vectors reached the shared cache too
+    assert len(list((tmp_path / "cache-two" / "representations").rglob("*.npy"))) == 3 * summary["one"]["n_pairs"]
+
+
+def test_a_two_process_comparison_fills_the_cells_of_one(tmp_path, tiny_workspace_factory):
+    ws = tiny_workspace_factory(tmp_path)
+    env = {**os.environ, "RRS_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    args = ["compare", "--model", ws["ckpt"], "--pairs", ws["pairs"], "--harmful", ws["harmful"], "--benign",
+            ws["benign"], "--methods", "vanilla,steer", "--modalities", "text-only,audio-text", "--samples", "2",
+            "--max-new-tokens", "3", "--batch-size", "2", "--steer-pairs", "4", "--k", "1", "--alpha", "0.5",
+            "--device", "cpu", "--dtype", "float32"]
+    for name, launcher in (("one", [sys.executable]), ("two", ACCELERATE)):
+        _rrs(launcher, [*args, "--out", str(tmp_path / name)], env)
+    cells = sorted(p.name for p in (tmp_path / "one" / "cells").glob("*.json"))
+    assert len(cells) == 4 and cells == sorted(p.name for p in (tmp_path / "two" / "cells").glob("*.json"))
+    for cell in cells:
+        one, two = (json.loads((tmp_path / name / "cells" / cell).read_text()) for name in ("one", "two"))
+        assert [(r["key"], r["responses"]) for r in two["per_item"]] == [(r["key"], r["responses"])
+                                                                        for r in one["per_item"]], cell
+        assert (two["asr"], two["orr"]) == (one["asr"], one["orr"])
+    meta = json.loads((tmp_path / "two" / "compare.json").read_text())
+    assert meta["finished"] and meta["steering"]["alpha"] == 0.5
+    assert (tmp_path / "two" / "table" / "table3.md").is_file()

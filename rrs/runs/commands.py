@@ -44,17 +44,19 @@ def tracked(folder: str | Path, message: str) -> Iterator[RunFolder]:
         run.write_status(state="done", message="finished")
 
 
-def run_features(cfg: FeaturesJob, out: str | Path) -> dict[str, Any]:
-    model = load_model(cfg.model, cfg.device, cfg.dtype)
+def run_features(cfg: FeaturesJob, out: str | Path, parallel: Parallel | None = None) -> dict[str, Any]:
+    """Features into ``out``. Under ``accelerate launch`` the ranks share the forward passes and rank 0 writes."""
+    par = parallel if parallel is not None else Parallel.single()
+    model = load_model(cfg.model, par.device(cfg.device), cfg.dtype, progress=par.is_main)
     pairs = data.pairs_per_category(data.named_pairs(cfg.pairs, cfg.seed), cfg.pairs_per_category)
-    harmful = data.to_queries([p.harmful for p in pairs], cfg.seed)
-    benign = data.to_queries([p.benign for p in pairs], cfg.seed)
+    harmful = data.to_queries([p.harmful for p in pairs], cfg.seed, progress=par.is_main)
+    benign = data.to_queries([p.benign for p in pairs], cfg.seed, progress=par.is_main)
     reps = extract_pairs(model, harmful, benign, cfg.modality, data.EXTRACTION_PROMPT,
-                         data.REFUSAL_EXTRACTION_PROMPT, batch_size=cfg.batch_size)
+                         data.REFUSAL_EXTRACTION_PROMPT, batch_size=cfg.batch_size, parallel=par,
+                         progress=par.is_main)
     feats = compute_features(reps, model.lm_head_row(model.refusal_token_id), cfg.top_percent,
                              model.refusal_token_id)
     out = Path(out)
-    feats.save(out)
     bias = getattr(model.lm_head, "bias", None)
     preview = FirstTokenPreview(model.lm_head.weight, reps["harmful"], reps["benign"],
                                 refusal_opener_ids(model.tokenizer), bias)
@@ -62,7 +64,9 @@ def run_features(cfg: FeaturesJob, out: str | Path) -> dict[str, Any]:
                "modality": cfg.modality, "model": model.name,
                "preview_by_top_percent": {str(m): preview.compare(feats.with_top(m))["after"]
                                           for m in (12.5, 25.0, 51.0, 100.0)}}
-    atomic_write_json(out / RunFolder.SUMMARY, summary)
+    if par.is_main:
+        feats.save(out)
+        atomic_write_json(out / RunFolder.SUMMARY, summary)
     return summary
 
 

@@ -27,6 +27,7 @@ from rrs.data.prompts import EXTRACTION_PROMPT, REFUSAL_EXTRACTION_PROMPT
 from rrs.data.queries import to_queries
 from rrs.data.types import Pair
 from rrs.features import SafetyFeatures, compute_features
+from rrs.parallel import Parallel
 from rrs.representations import extract_pairs
 from rrs.store import atomic_write, atomic_write_json
 from rrs.tuning import sft
@@ -52,6 +53,7 @@ class Trainer(Protocol):
     cfg: TuneConfig
     run: RunDir
     progress: bool
+    parallel: Parallel
 
     @property
     def model(self) -> Any: ...
@@ -76,6 +78,10 @@ class Objective:
     def loss(self, model: Any, batch: Sequence[Sample], modality: str, prompt: str, rng: random.Random) -> Any:
         """The objective on one micro-batch, without the penalty."""
         raise NotImplementedError
+
+    def share_extraction(self, trainer: Trainer, train: Sequence[Pair]) -> None:
+        """Under ``accelerate launch``, every rank calls this before rank 0 runs :meth:`samples`: the ranks
+        share the forward passes that :meth:`samples` needs, through the representation cache."""
 
 
 class RRSObjective(Objective):
@@ -105,6 +111,16 @@ class RRSObjective(Objective):
         samples = [Sample(q, t, "harmful") for q, t in zip(harmful, targets["harmful"], strict=True)]
         samples += [Sample(q, t, "benign") for q, t in zip(benign, targets["benign"], strict=True)]
         return {"samples": samples, "features": features}
+
+    def share_extraction(self, trainer: Trainer, train: Sequence[Pair]) -> None:
+        cfg, run = trainer.cfg, trainer.run
+        if run.targets.is_file() and (run.features / "features.json").is_file():
+            return
+        main = trainer.parallel.is_main
+        harmful = to_queries([p.harmful for p in train], cfg.seed, progress=main)
+        benign = to_queries([p.benign for p in train], cfg.seed, progress=main)
+        extract_pairs(trainer.model, harmful, benign, cfg.modality, EXTRACTION_PROMPT, REFUSAL_EXTRACTION_PROMPT,
+                      progress=trainer.progress and main, parallel=trainer.parallel)
 
     def loss(self, model: Any, batch: Sequence[Sample], modality: str, prompt: str, rng: random.Random) -> Any:
         import torch

@@ -204,6 +204,8 @@ class Trainer:
     def _prepare_all(self) -> dict[str, Any]:
         """Targets and probe set: the main rank computes and writes them, the others then read them."""
         with self.load_model().computing_in(self.cfg.precision):  # targets in the precision the steps use
+            if self.parallel.world > 1:  # the ranks share the forward passes first (representation cache)
+                self.objective.share_extraction(self, self.pairs()[0])
             if self.parallel.is_main:
                 prepared = self.prepare()
                 self.parallel.wait()
