@@ -12,6 +12,10 @@ checkpoint does not depend on the number of processes, so a run resumes with any
 Evaluation (:func:`rrs.evaluation.metrics.evaluate`): each rank answers every N-th window of queries (each
 window has its own seed, so the answers do not depend on who generates them) into its own records file;
 rank 0 merges them and writes the results.
+
+Extraction (:func:`rrs.representations.extract`, so ``features`` and RRS's frozen targets): the batches, sorted
+by length, go to the ranks in turn, and :meth:`Parallel.gather` hands every rank the whole set. ``compare``
+combines the three and lets rank 0 alone write ``compare.json``.
 """
 
 from __future__ import annotations

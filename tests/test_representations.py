@@ -7,7 +7,14 @@ import pytest
 import torch
 
 from rrs.models.base import Query
-from rrs.representations import RepresentationCache, audio_digest, entry_key, extract, extract_pairs
+from rrs.representations import (
+    RepresentationCache,
+    audio_digest,
+    entry_key,
+    extract,
+    extract_pairs,
+    length_order,
+)
 from rrs.testing import tiny_audio, tiny_qwen2_audio
 
 
@@ -70,3 +77,23 @@ def test_extract_pairs_gives_the_three_sets(tiny):
     reps = extract_pairs(tiny, harmful, benign, "text-only", "t", "t refuse", progress=False)
     assert set(reps) == {"harmful", "harmful_refusal", "benign"}
     assert all(v.shape == (1, tiny.hidden_size) for v in reps.values())
+
+
+def test_batches_are_grouped_by_length_and_results_keep_the_given_order(tiny, monkeypatch):
+    lengths = [0.9, 0.2, 0.6, 0.3]
+    queries = [Query(f"Question {i}?", tiny_audio(s, seed=i)) for i, s in enumerate(lengths)]
+    assert length_order(queries, range(4), "audio-text") == [1, 3, 2, 0]  # shortest audio first
+    assert length_order([Query("a long question"), Query("short")], range(2), "text-only") == [1, 0]
+
+    batches: list[list[str]] = []
+    original = type(tiny).last_hidden
+
+    def recording(self, batch, *args, **kwargs):
+        batches.append([q.text for q in batch])
+        return original(self, batch, *args, **kwargs)
+
+    monkeypatch.setattr(type(tiny), "last_hidden", recording)
+    reps = extract(tiny, queries, "audio-text", "t", batch_size=2, use_cache=False, progress=False)
+    assert batches == [["Question 1?", "Question 3?"], ["Question 2?", "Question 0?"]]
+    one_by_one = torch.cat([original(tiny, [q], "audio-text", "t").float() for q in queries])
+    torch.testing.assert_close(reps, one_by_one, rtol=1e-4, atol=1e-4)  # row i is still query i
