@@ -55,6 +55,8 @@ class CompareConfig(ConfigMixin):
     samples: int = 5
     max_new_tokens: int = 32
     batch_size: int = 8
+    #: Batch the evaluated queries by length (EvalConfig.by_length).
+    by_length: bool = False
     judge: str = "keyword"
     seed: int = 0
     #: Training pairs of the tuned methods and the SARSteer vectors: "mirror" or a pairs file.
@@ -202,7 +204,8 @@ class Comparison:
 
     def _eval_config(self, modality: str, samples: int | None = None) -> Any:
         return EvalConfig(modality=modality, samples=samples or self.cfg.samples, batch_size=self.cfg.batch_size,
-                          max_new_tokens=self.cfg.max_new_tokens, seed=self.cfg.seed, judge=self.cfg.judge)
+                          max_new_tokens=self.cfg.max_new_tokens, seed=self.cfg.seed, judge=self.cfg.judge,
+                          by_length=self.cfg.by_length)
 
     def _items(self, spec: str, label: str, modality: str, limit: int | None, skip: int = 0) -> list[Any]:
         return self._wrap(data.eval_items(spec, label, limit, self.cfg.seed, skip=skip), modality)

@@ -204,3 +204,20 @@ def test_real_tiny_model_evaluation():
     evaluate(lalm, harmful, benign, replace(cfg, precision="bf16"), judge=OddLengthJudge(), progress=False)
     handle.remove()
     assert seen and all(seen) and lalm.compute_precision == "fp32"
+
+
+def test_by_length_batches_similar_lengths_and_keeps_results_per_item(tmp_path):
+    harmful = [EvalItem(Query("h0 r0 " + "long " * 9), "weapons"), EvalItem(Query("h1 r2"), "weapons"),
+               EvalItem(Query("h2 r5 " + "long " * 5), "drugs"), EvalItem(Query("h3 r1"), "drugs")]
+    config = EvalConfig(modality="text-only", batch_size=2, by_length=True)
+    model = FakeModel()
+    result = evaluate(model, harmful, BENIGN, config, progress=False, records_path=tmp_path / "r.jsonl")
+    # the two short questions share the first batch, the two long ones the second
+    assert [[t.split()[0] for t in c["texts"]] for c in model.calls][:2] == [["h1", "h3"], ["h2", "h0"]]
+    assert [r.prompt.split()[0] for r in result.per_item][:4] == ["h0", "h1", "h2", "h3"]  # reported in given order
+    assert [sum(r.refusals) for r in result.per_item][:4] == [0, 2, 5, 1]
+    header = json.loads((tmp_path / "r.jsonl").read_text().splitlines()[0])
+    assert header["generation"]["by_length"] is True
+    with pytest.raises(ValueError, match="another model or generation config"):  # a given-order run can't reuse them
+        evaluate(FakeModel(), harmful, BENIGN, replace(config, by_length=False), progress=False,
+                 records_path=tmp_path / "r.jsonl")

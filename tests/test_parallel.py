@@ -82,13 +82,16 @@ def test_the_shipped_accelerate_config_is_read_by_accelerate():
     assert config.distributed_type == "MULTI_GPU" and config.mixed_precision == "no" and config.num_processes == 2
 
 
-def test_a_two_process_evaluation_gives_the_answers_of_one(tmp_path, tiny_workspace_factory):
+@pytest.mark.parametrize("order", [[], ["--by-length"]], ids=["given-order", "by-length"])
+def test_a_two_process_evaluation_gives_the_answers_of_one(tmp_path, tiny_workspace_factory, order):
     ws = tiny_workspace_factory(tmp_path)
     harmful = tmp_path / "harmful6.csv"
-    harmful.write_text("prompt,category\n" + "".join(f"How do I break lock number {i}?,crime\n" for i in range(6)))
+    harmful.write_text("prompt,category\n" + "".join(f"How do I break {'the ' * (i % 3)}lock number {i}?,crime\n"
+                                                      for i in range(6)))
     env = {**os.environ, "RRS_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
     args = ["--model", ws["ckpt"], "--harmful", str(harmful), "--benign", ws["benign"], "--samples", "2",
-            "--max-new-tokens", "3", "--batch-size", "2", "--device", "cpu", "--dtype", "float32", "--precision", "fp32"]
+            "--max-new-tokens", "3", "--batch-size", "2", "--device", "cpu", "--dtype", "float32", "--precision", "fp32",
+            *order]
 
     def run(launcher: list[str], out: Path) -> dict:
         done = subprocess.run([*launcher, "-m", "rrs", "eval", *args, "--out", str(out)], cwd=ROOT, env=env,

@@ -49,6 +49,7 @@ from rrs.evaluation.records import (
 )
 from rrs.models.base import DEFAULT_INSTRUCTION, GenerationSettings, Modality, Query, check_modality
 from rrs.parallel import Parallel
+from rrs.representations import length_order
 from rrs.store import append_jsonl, atomic_write_json
 
 UNCATEGORISED = "uncategorised"
@@ -80,6 +81,9 @@ class EvalConfig(ConfigMixin):
     instruction: str | None = None
     #: "fp32" (as loaded) or "bf16" (autocast of the forward passes; jobs resolve "auto" with rrs.hardware).
     precision: str = "fp32"
+    #: Batch queries of similar length together (less padding, so faster on a GPU). It changes which
+    #: queries share a batch, and so their sampled answers; the records' header says which was used.
+    by_length: bool = False
 
     def __post_init__(self) -> None:
         check_modality(self.modality)
@@ -189,6 +193,8 @@ def _header(model: Any, cfg: EvalConfig) -> dict[str, Any]:
         gen["instruction"] = DEFAULT_INSTRUCTION
     if cfg.precision != "fp32":  # records made before precision was recorded were fp32: they stay reusable
         gen["precision"] = cfg.precision
+    if cfg.by_length:  # likewise: records made before the option existed were batched in the given order
+        gen["by_length"] = True
     return {"type": "header", "model": _model_name(model), "generation": gen}
 
 
@@ -290,15 +296,17 @@ def evaluate(
         for r in stale:
             r.refusals, r.judge = [next(flags) for _ in r.responses], judge.name
 
+    order = {label: length_order([it.query for it in items], range(len(items)), cfg.modality) if cfg.by_length
+             else list(range(len(items))) for label, items in splits.items()}
     windows = [(label, start) for label, items in splits.items() for start in range(0, len(items), cfg.batch_size)]
     mine = [w for n, w in enumerate(windows) if n % par.world == par.rank]
     todo = sum(keys[label][i] not in done for label, start in mine
-               for i in range(start, min(start + cfg.batch_size, len(splits[label]))))
+               for i in order[label][start : start + cfg.batch_size])
     bar = tqdm(total=todo, disable=not progress or not par.is_main, desc=f"evaluate {cfg.modality}", unit="query")
     try:
         for label, start in mine:
             items = splits[label]
-            window = [i for i in range(start, min(start + cfg.batch_size, len(items))) if keys[label][i] not in done]
+            window = [i for i in order[label][start : start + cfg.batch_size] if keys[label][i] not in done]
             if not window:
                 continue
             records = _run_window(model, judge, cfg, label, items, keys[label], window, start)

@@ -75,6 +75,8 @@ class EvalJob(ModelJob):
     seed: int = 0
     #: "auto": bf16 autocast where the device multiplies bf16 natively, else fp32 (rrs.hardware).
     precision: str = "auto"
+    #: Batch queries of similar length together (rrs.evaluation.metrics.EvalConfig.by_length).
+    by_length: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -93,7 +95,8 @@ class EvalJob(ModelJob):
         """The evaluation's settings, with "auto" precision resolved for ``device``."""
         precision = resolve_precision(self.precision, device) if self.precision == "auto" else self.precision
         return EvalConfig(modality=self.modality, samples=self.samples, max_new_tokens=self.max_new_tokens,
-                          batch_size=self.batch_size, seed=self.seed, judge=self.judge, precision=precision)
+                          batch_size=self.batch_size, seed=self.seed, judge=self.judge, precision=precision,
+                          by_length=self.by_length)
 
     def method_name(self) -> str:
         if self.name:
