@@ -65,3 +65,25 @@ def test_the_project_ships_recorded_results(monkeypatch):
     kinds = {r.kind for r in recorded()}
     assert "compare" in kinds
     assert all(r.command.startswith("python -m rrs ") for r in recorded())
+
+
+def test_an_adapter_without_weights_is_refused_with_the_command_that_makes_them(tmp_path, monkeypatch):
+    import pytest
+
+    from rrs.runs.commands import check_adapter
+    from rrs.runs.recorded import reproduce_command
+
+    monkeypatch.setenv(RECORDED_ENV, str(tmp_path))
+    demo = _bundle(tmp_path, "demo", [{"path": ".", "kind": "train", "title": "demo", "command": "python -m rrs train --demo"}])
+    assert reproduce_command(demo) == "python -m rrs train --demo" and reproduce_command(tmp_path) is None
+    with pytest.raises(ValueError, match="recorded run without its adapter weights.*`python -m rrs train --demo`"):
+        check_adapter(str(demo))
+    with pytest.raises(ValueError, match="does not exist"):
+        check_adapter(str(tmp_path / "nowhere"))
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(ValueError, match="holds no adapter yet"):
+        check_adapter(str(tmp_path / "mine"))
+    done = demo / "checkpoints" / "epoch_001"
+    done.mkdir(parents=True)
+    (done / "COMPLETE").write_text("1.0")
+    check_adapter(str(demo))  # a finished epoch is enough

@@ -22,6 +22,7 @@ from rrs.models.loader import load_model
 from rrs.parallel import Parallel
 from rrs.representations import extract_pairs
 from rrs.runs.configs import EvalJob, FeaturesJob, SteerJob
+from rrs.runs.recorded import reproduce_command
 from rrs.steering import SteeringVectors, compute_vectors, first_token_curve, pick_default, steer, sweep
 from rrs.store import RunFolder, atomic_write_json, folder_lock
 from rrs.tuning import apply_adapter
@@ -75,12 +76,29 @@ def _wrap(items: list[Any], seed: int, with_audio: bool = True) -> list[EvalItem
     return [EvalItem(q, it.category) for q, it in zip(queries, items, strict=True)]
 
 
+def check_adapter(adapter: str) -> None:
+    """A run folder with a finished epoch, or an adapter folder; else say what to do, before a model loads."""
+    if RunFolder(adapter).completed_epochs() or (Path(adapter) / "adapter_config.json").is_file():
+        return
+    if not Path(adapter).is_dir():
+        raise ValueError(f"adapter {adapter!r} does not exist: pass a run folder (python -m rrs train) or an "
+                         "adapter folder (adapter_config.json)")
+    command = reproduce_command(adapter)
+    if command:  # a recorded run: its metrics and maps are committed, its weights are not
+        raise ValueError(f"{adapter} is a recorded run without its adapter weights (they are not kept in the "
+                         f"repository). Make them with `{command}` and pass that run's --out folder as --adapter")
+    raise ValueError(f"{adapter} holds no adapter yet: no finished epoch under checkpoints/ and no "
+                     "adapter_config.json. Wait for its first epoch, or resume it with python -m rrs train --resume")
+
+
 def run_eval(cfg: EvalJob, results: str | Path, parallel: Parallel | None = None) -> dict[str, Any]:
     """Evaluate into ``results`` (a JSON file; per-item records beside it, so a stopped run resumes).
 
     Under ``accelerate launch`` the ranks share the queries (:func:`rrs.evaluation.metrics.evaluate`) and
     rank 0 writes ``results``."""
     par = parallel if parallel is not None else Parallel.single()
+    if cfg.adapter:
+        check_adapter(cfg.adapter)
     model = load_model(cfg.model, par.device(cfg.device), cfg.dtype, progress=par.is_main)
     if cfg.adapter:
         adapter, run = Path(cfg.adapter), RunFolder(cfg.adapter)

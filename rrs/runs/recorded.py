@@ -27,7 +27,7 @@ from pathlib import Path
 
 from rrs.paths import PROJECT_ROOT
 
-__all__ = ["RECORD_FILE", "RECORDED_ENV", "Recorded", "is_recorded", "recorded", "recorded_roots"]
+__all__ = ["RECORD_FILE", "RECORDED_ENV", "Recorded", "is_recorded", "recorded", "recorded_roots", "reproduce_command"]
 
 RECORD_FILE = "recorded.json"
 RECORDED_ENV = "RRS_RECORDED"
@@ -82,6 +82,12 @@ def recorded(kind: str | None = None) -> list[Recorded]:
                                     str(entry.get("command", "")), str(meta.get("title", "")),
                                     str(meta.get("recorded", ""))))
     return out
+
+
+def reproduce_command(folder: str | Path) -> str | None:
+    """The command that makes the recorded result in ``folder`` again (``None`` if it is not recorded)."""
+    folder = Path(folder).resolve()
+    return next((r.command for r in recorded() if r.path == folder and r.command), None)
 
 
 def is_recorded(folder: str | Path) -> bool:
