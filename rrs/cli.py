@@ -101,9 +101,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_steer(args: argparse.Namespace) -> int:
     cfg = config_from(args, SteerJob)
     out = Path(args.out)
-    with commands.tracked(out, "computing steering vectors"):
-        _folder_config(cfg, out, args)
-        commands.run_steer(cfg, out, log=_log)
+    parallel = Parallel()  # several ranks under `accelerate launch` share the forward passes and answers
+    _in_folder(out, "computing steering vectors", cfg, args, parallel,
+               lambda: commands.run_steer(cfg, out, log=_log, parallel=parallel))
     return 0
 
 

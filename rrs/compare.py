@@ -152,18 +152,9 @@ class Comparison:
     def steering(self, meta: dict[str, Any]) -> dict[str, Any]:
         """Vectors (from the vanilla model) and the α to use, chosen once and stored in ``compare.json``.
 
-        Under ``accelerate launch`` rank 0 computes them while the others wait, then reads its choice."""
+        Under ``accelerate launch`` the ranks share the forward passes and the sweep; rank 0 writes."""
         if meta.get("steering"):
             return meta["steering"]
-        if self.par.world > 1:
-            if self.par.is_main:
-                self._steering(meta)
-            self.par.wait()
-            meta["steering"] = json.loads(self.meta_path.read_text())["steering"]
-            return meta["steering"]
-        return self._steering(meta)
-
-    def _steering(self, meta: dict[str, Any]) -> dict[str, Any]:
 
         folder = self.out / "steer"
         model = self._load()
@@ -175,8 +166,10 @@ class Comparison:
             harmful = data.to_queries([p.harmful for p in train], self.cfg.seed, progress=self.progress)
             benign = data.to_queries([p.benign for p in train], self.cfg.seed, progress=self.progress)
             cfg = SteeringConfig(k=self.cfg.steer_k, alpha=self.cfg.steer_alpha or 0.1)
-            vectors = compute_vectors(model, harmful, benign, cfg)
-            vectors.save(folder)
+            vectors = compute_vectors(model, harmful, benign, cfg, progress=self.progress, parallel=self.par)
+            if self.par.is_main:
+                vectors.save(folder)
+            self.par.wait()  # the steered cells read them from the folder
         alpha, chosen = self.cfg.steer_alpha, None
         if alpha is None:
             # Validation pairs the evaluation does not use: those after the evaluated Mirror items.
@@ -190,9 +183,10 @@ class Comparison:
             settings = self._eval_config("audio-text", samples=1)
             rows = sweep(model, vectors, wrap["harmful"], wrap["benign"], list(self.cfg.sweep_alphas),
                          judge=get_judge("keyword"), settings=settings, records_dir=folder / "sweep_records",
-                         progress=self.progress)
+                         progress=self.progress, parallel=self.par)
             chosen = pick_default(rows, self.cfg.max_orr_rise)
-            atomic_write_json(folder / "sweep.json", {"rows": rows, "chosen": chosen})
+            if self.par.is_main:
+                atomic_write_json(folder / "sweep.json", {"rows": rows, "chosen": chosen})
             alpha = float(chosen["alpha"])
         meta["steering"] = {"folder": "steer", "alpha": alpha, "sweep": chosen is not None,
                             "seconds": round(time.perf_counter() - started, 1)}

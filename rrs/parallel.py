@@ -15,7 +15,8 @@ rank 0 merges them and writes the results.
 
 Extraction (:func:`rrs.representations.extract`, so ``features`` and RRS's frozen targets): the batches, sorted
 by length, go to the ranks in turn, and :meth:`Parallel.gather` hands every rank the whole set. ``compare``
-combines the three and lets rank 0 alone write ``compare.json``.
+combines these and lets rank 0 alone write ``compare.json``. SARSteer's vectors
+(:func:`rrs.steering.compute_vectors`) split their batches the same way and exchange sums and benign activations.
 """
 
 from __future__ import annotations

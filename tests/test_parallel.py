@@ -139,7 +139,7 @@ def test_a_two_process_comparison_fills_the_cells_of_one(tmp_path, tiny_workspac
     env = {**os.environ, "RRS_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
     args = ["compare", "--model", ws["ckpt"], "--pairs", ws["pairs"], "--harmful", ws["harmful"], "--benign",
             ws["benign"], "--methods", "vanilla,steer", "--modalities", "text-only,audio-text", "--samples", "2",
-            "--max-new-tokens", "3", "--batch-size", "2", "--steer-pairs", "4", "--k", "1", "--alpha", "0.5",
+            "--max-new-tokens", "3", "--batch-size", "2", "--steer-pairs", "4", "--k", "1", "--sweep", "0.5",
             "--device", "cpu", "--dtype", "float32"]
     for name, launcher in (("one", [sys.executable]), ("two", ACCELERATE)):
         _rrs(launcher, [*args, "--out", str(tmp_path / name)], env)
@@ -151,5 +151,28 @@ def test_a_two_process_comparison_fills_the_cells_of_one(tmp_path, tiny_workspac
                                                                         for r in one["per_item"]], cell
         assert (two["asr"], two["orr"]) == (one["asr"], one["orr"])
     meta = json.loads((tmp_path / "two" / "compare.json").read_text())
-    assert meta["finished"] and meta["steering"]["alpha"] == 0.5
+    assert meta["finished"] and meta["steering"]["sweep"]
+    sweeps = [json.loads((tmp_path / name / "steer" / "sweep.json").read_text()) for name in ("one", "two")]
+    assert [r["alpha"] for r in sweeps[1]["rows"]] == [0.0, 0.5]
+    assert {k: v for k, v in sweeps[1]["chosen"].items() if k != "seconds"} == {
+        k: v for k, v in sweeps[0]["chosen"].items() if k != "seconds"}
+    assert [(r["asr"], r["orr"]) for r in sweeps[1]["rows"]] == [(r["asr"], r["orr"]) for r in sweeps[0]["rows"]]
     assert (tmp_path / "two" / "table" / "table3.md").is_file()
+
+
+def test_two_processes_compute_the_steering_vectors_and_sweep_of_one(tmp_path, tiny_workspace_factory):
+    from safetensors.torch import load_file
+
+    ws = tiny_workspace_factory(tmp_path)
+    env = {**os.environ, "RRS_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    args = ["steer", "--model", ws["ckpt"], "--pairs", ws["pairs"], "--k", "1", "--sweep", "0.5", "--samples", "2",
+            "--max-new-tokens", "3", "--device", "cpu", "--dtype", "float32", "--precision", "fp32"]
+    for name, launcher in (("one", [sys.executable]), ("two", ACCELERATE)):
+        _rrs(launcher, [*args, "--out", str(tmp_path / name)], env)
+    one, two = (load_file(tmp_path / name / "vectors.safetensors") for name in ("one", "two"))
+    assert one.keys() == two.keys() and "d" in one
+    for key in one:
+        assert (two[key] - one[key]).abs().max() < 1e-5, key
+    sweeps = [json.loads((tmp_path / name / "sweep.json").read_text()) for name in ("one", "two")]
+    assert [(r["alpha"], r["asr"], r["orr"]) for r in sweeps[1]["rows"]] == [
+        (r["alpha"], r["asr"], r["orr"]) for r in sweeps[0]["rows"]]

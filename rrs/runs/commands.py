@@ -126,8 +126,12 @@ def _steer_pairs(spec: str, seed: int) -> tuple[list[Any], list[Any]]:
     return data.named_pairs(spec, seed, "train"), data.named_pairs(spec, seed, "val")
 
 
-def run_steer(cfg: SteerJob, out: str | Path, log: Any = print) -> None:
-    model = load_model(cfg.model, cfg.device, cfg.dtype)
+def run_steer(cfg: SteerJob, out: str | Path, log: Any = print, parallel: Parallel | None = None) -> None:
+    """Vectors, sweep and first-token curve into ``out``. Under ``accelerate launch`` the ranks share the
+    vectors' forward passes and the sweep's answers; rank 0 writes (the first-token curve is its alone)."""
+    par = parallel if parallel is not None else Parallel.single()
+    log = log if par.is_main else (lambda _item: None)
+    model = load_model(cfg.model, par.device(cfg.device), cfg.dtype, progress=par.is_main)
     train, val = _steer_pairs(cfg.pairs, cfg.seed)
     train = train[: cfg.n_pairs] if cfg.n_pairs else train
     out = Path(out)
@@ -135,10 +139,11 @@ def run_steer(cfg: SteerJob, out: str | Path, log: Any = print) -> None:
         vectors = SteeringVectors.load(cfg.vectors)
         log(f"using the SARSteer vectors in {cfg.vectors} ({len(vectors.layers)} layers)")
     else:
-        harmful = data.to_queries([p.harmful for p in train], cfg.seed)
-        benign = data.to_queries([p.benign for p in train], cfg.seed)
-        vectors = compute_vectors(model, harmful, benign, cfg.steering_config())
-        vectors.save(out)
+        harmful = data.to_queries([p.harmful for p in train], cfg.seed, progress=par.is_main)
+        benign = data.to_queries([p.benign for p in train], cfg.seed, progress=par.is_main)
+        vectors = compute_vectors(model, harmful, benign, cfg.steering_config(), parallel=par)
+        if par.is_main:
+            vectors.save(out)
         log(f"saved SARSteer vectors for {len(vectors.layers)} layers to {out}")
     layer_sets = cfg.layer_sets()
     val = val[cfg.sweep_skip : cfg.sweep_skip + cfg.sweep_limit]
@@ -150,11 +155,13 @@ def run_steer(cfg: SteerJob, out: str | Path, log: Any = print) -> None:
         settings = EvalConfig(modality=cfg.modality, samples=cfg.samples, max_new_tokens=cfg.max_new_tokens,
                               precision=precision)
         rows = sweep(model, vectors, wrap["harmful"], wrap["benign"], list(cfg.sweep), layer_sets=layer_sets,
-                     judge=get_judge("keyword"), settings=settings, records_dir=out / "sweep_records", progress=True)
+                     judge=get_judge("keyword"), settings=settings, records_dir=out / "sweep_records",
+                     progress=par.is_main, parallel=par)
         best = pick_default(rows, cfg.max_orr_rise)
-        atomic_write_json(out / "sweep.json", {"rows": rows, "chosen": best})
+        if par.is_main:
+            atomic_write_json(out / "sweep.json", {"rows": rows, "chosen": best})
         log({"chosen": best})
-    if cfg.first_token:
+    if cfg.first_token and par.is_main:
         queries = {label: data.to_queries([getattr(p, label) for p in val], cfg.seed)
                    for label in ("harmful", "benign")}
         rows = first_token_curve(model, vectors, queries["harmful"], queries["benign"], list(cfg.first_token),

@@ -12,6 +12,7 @@ from typing import Any
 
 from rrs.evaluation.metrics import EvalConfig, EvalItem, evaluate
 from rrs.models.base import LALM, Query
+from rrs.parallel import Parallel
 from rrs.steering.hooks import steer
 from rrs.steering.vectors import SteeringVectors
 
@@ -33,13 +34,15 @@ def sweep(
     ablated: bool = True,
     records_dir: str | os.PathLike | None = None,
     progress: bool = False,
+    parallel: Parallel | None = None,
 ) -> list[dict[str, Any]]:
     """ASR / ORR of every (alpha, layer set) on a validation split, with the alpha = 0 baseline first.
 
     ``layer_sets`` entries are subsets of ``vectors.layers`` (``None``: all of them). The baseline (no
     steering) is evaluated once, whatever ``alphas`` holds. Each row: ``alpha``, ``layers`` (list), ``asr``,
     ``orr``, ``nsi`` (versus the baseline), ``judge``, ``n_harmful``, ``n_benign``, ``seconds``. With
-    ``records_dir`` each setting keeps resumable per-item records in its own JSONL file there.
+    ``records_dir`` each setting keeps resumable per-item records in its own JSONL file there; with
+    ``parallel`` as well, the ranks share each setting's queries (:func:`rrs.evaluation.metrics.evaluate`).
     """
     settings = settings or EvalConfig()
     grid: list[tuple[float, list[int]]] = [(0.0, [])]
@@ -55,7 +58,7 @@ def sweep(
             name = re.sub(r"[^0-9a-zA-Z_.-]", "_", f"alpha{alpha:g}_layers{_layers_name(layers)}")
             records = Path(records_dir) / f"{name}.jsonl"
         with steer(model, vectors, alpha=alpha, layers=layers, ablated=ablated):
-            result = evaluate(model, harmful_val, benign_val, settings, judge, progress, records)
+            result = evaluate(model, harmful_val, benign_val, settings, judge, progress, records, parallel=parallel)
         rows.append({
             "alpha": alpha, "layers": layers, "ablated": ablated, "asr": result.asr, "orr": result.orr,
             "judge": result.judge, "n_harmful": result.n_harmful, "n_benign": result.n_benign,

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rrs.models.base import LALM, Query
+from rrs.parallel import Parallel
 from rrs.steering.config import SteeringConfig, refused_prompt_inputs
 from rrs.store import atomic_write, atomic_write_json
 
@@ -139,6 +140,7 @@ def compute_vectors(
     cfg: SteeringConfig | None = None,
     batch_size: int = 8,
     progress: bool = True,
+    parallel: Parallel | None = None,
 ) -> SteeringVectors:
     """Extract SARSteer's d, U and v for ``cfg.layers`` (all decoder layers when ``None``).
 
@@ -161,24 +163,32 @@ def compute_vectors(
     if k < cfg.k:
         warnings.warn(f"k={cfg.k} capped at {k} by {len(benign_queries)} benign queries", stacklevel=2)
     refused_queries, refused_modality, refused_instruction = refused_prompt_inputs(harmful_queries, cfg)
+    par = parallel if parallel is not None else Parallel.single()
 
-    n_batches = -(-len(harmful_queries) // batch_size) + -(-len(benign_queries) // batch_size)
-    bar = tqdm(total=n_batches, disable=not progress, desc="SARSteer vectors", unit="batch")
+    # Under ``accelerate launch`` rank r takes every world-th batch; the sums and the benign activations
+    # are then exchanged, so every rank returns the vectors of one process.
+    harmful_batches = list(zip(batched(harmful_queries, batch_size), batched(refused_queries, batch_size),
+                               strict=True))[par.rank :: par.world]
+    benign_batches = list(enumerate(batched(benign_queries, batch_size)))[par.rank :: par.world]
+    bar = tqdm(total=len(harmful_batches) + len(benign_batches), disable=not progress or not par.is_main,
+               desc="SARSteer vectors", unit="batch")
     try:
         diff_sum = torch.zeros(len(layers), model.hidden_size, dtype=torch.float64)
-        for plain, refused in zip(
-            batched(harmful_queries, batch_size), batched(refused_queries, batch_size), strict=True
-        ):
+        for plain, refused in harmful_batches:
             h = model.layer_hidden(plain, cfg.modality, layers, cfg.instruction)
             h_ref = model.layer_hidden(refused, refused_modality, layers, refused_instruction)
             diff_sum += (h_ref.double() - h.double()).sum(dim=1).cpu()
             bar.update()
-        benign = []
-        for batch in batched(benign_queries, batch_size):
-            benign.append(model.layer_hidden(batch, cfg.modality, layers, cfg.instruction).double().cpu())
+        benign_parts = []
+        for index, batch in benign_batches:
+            benign_parts.append((index, model.layer_hidden(batch, cfg.modality, layers, cfg.instruction).double().cpu()))
             bar.update()
     finally:
         bar.close()
+    if par.world > 1:
+        diff_sum = sum(par.gather(diff_sum), torch.zeros_like(diff_sum))
+        benign_parts = [part for parts in par.gather(benign_parts) for part in parts]
+    benign = [acts for _, acts in sorted(benign_parts, key=lambda part: part[0])]
     d = diff_sum / len(harmful_queries)
     if benign and k > 0:
         U = safe_subspace(torch.cat(benign, dim=1), k)
