@@ -256,6 +256,9 @@ def _selected(run_dir: Path, probe: list[dict], picked: list[int]) -> None:
 
 if n_snapshots and summary.probe:
     _map(run_dir, summary.probe)
+elif is_recorded:
+    st.caption("This recorded run ships its curves and settings only: its representation snapshots stay out "
+               "of the repository. The recorded demo run has the map; compare the two below.")
 elif status["state"] not in ("failed", "died"):
     st.caption("The representation map appears once the probe set has been scored (epoch 0).")
 

@@ -249,3 +249,27 @@ def test_presets_fill_the_form_and_show_their_estimates(runs):
     config = tune_view.tune_config({**{k: at.session_state[f"tune_{k}"] for k in tune_view.FORM_FIELDS},
                                     "preset": "quick look"})
     assert config.gen_probe_samples == 1 and config.epochs == 2  # the preset's hidden settings come along
+
+
+def test_a_recorded_run_without_snapshots_shows_its_curves_and_says_why_there_is_no_map(runs, tmp_path, monkeypatch):
+    from rrs.runs.recorded import RECORDED_ENV
+
+    bundle = tmp_path / "recorded" / "ablations"
+    run = bundle / "m12.5"
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({**DEMO_CONFIG.to_json(), "top_percent": 12.5}))
+    (run / "status.json").write_text(json.dumps({"state": "done", "message": "finished"}))
+    (run / "metrics.jsonl").write_text(
+        json.dumps({"type": "step", "step": 1, "epoch": 1, "rep_loss": 9.0, "penalty": 0.0, "loss": 9.0}) + "\n"
+        + json.dumps({"type": "epoch", "epoch": 0, "harmful_refusal": 7.0, "benign_refusal": 0.0}) + "\n")
+    (bundle / "recorded.json").write_text(json.dumps({"title": "ablations", "recorded": "today", "entries": [
+        {"path": "m12.5", "kind": "train", "title": "top 12.5%", "command": "python -m rrs train --demo --top 12.5"}]}))
+    monkeypatch.setenv(RECORDED_ENV, str(tmp_path / "recorded"))
+    at = AppTest.from_file(TUNE, default_timeout=TIMEOUT)
+    at.run()
+    ok(at)
+    assert at.selectbox(key="tune_run").value == "top 12.5% · recorded"
+    assert any("--top 12.5" in c.value for c in at.code)
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in charts(at)]
+    assert any("First-token refusal" in t for t in titles) and not any("map of the probe set" in t for t in titles)
+    assert any("curves and settings only" in c.value for c in at.caption)
