@@ -26,7 +26,8 @@ def test_the_recorded_demo_features_show_without_a_model(monkeypatch):
     monkeypatch.delenv(RECORDED_ENV)
     at = open_page("features")
     assert "No model is loaded" in texts(at.info)
-    assert len(at.get("plotly_chart")) == 1
+    keys = [chart.key for chart in at.get("plotly_chart")]
+    assert "features_recorded_rrs-demo" in keys and len(keys) == len(set(keys))  # one panel per recorded run
     assert any("python -m rrs train --demo" in c.value and "384 of 1536" in c.value for c in at.caption)
     import numpy as np
 
