@@ -40,6 +40,9 @@ MODEL_HELPS = {
 LAYERS = "'all', a range '16-23', or a list '20,21,22,23'"
 
 
+BY_LENGTH_HELP = "batch queries of similar length together: less padding (faster on a GPU), other sampled answers"
+
+
 def _log(item: Any) -> None:
     print(item if isinstance(item, str) else json.dumps(item, indent=1 if "chosen" in item else None))
 
@@ -173,7 +176,7 @@ def _eval_parser(p: argparse.ArgumentParser) -> None:
         "harmful": f"a CSV/JSONL file or one of {', '.join(EVAL_SETS)}", "benign": "a CSV/JSONL file or a built-in set name",
         "limit": "use at most this many items per set", "modality": "",
         "samples": "sampled answers per query (AIAH: 5)", "max_new_tokens": "", "batch_size": "",
-        "judge": ("", {"choices": list(JUDGES)}), "seed": "", "by_length": "batch queries of similar length together: less padding (faster on a GPU), other sampled answers",
+        "judge": ("", {"choices": list(JUDGES)}), "seed": "", "by_length": BY_LENGTH_HELP,
         "precision": ("auto: bf16 autocast where the device multiplies bf16 natively, else fp32",
                       {"choices": ["auto", "bf16", "fp32"]})})
     add_config(p, "the evaluation folder (results.json, results.records.jsonl); a path ending in .json is "
@@ -211,7 +214,7 @@ def _compare_parser(p: argparse.ArgumentParser) -> None:
         "harmful": "as for eval", "benign": "as for eval",
         "pairs": "training pairs of the tuned methods and the SARSteer vectors: 'mirror' or a pairs file",
         "limit": ("items per set (0: all)", {"type": lambda s: int(s) or None}),
-        "samples": "", "max_new_tokens": "", "batch_size": "", "by_length": "batch queries of similar length together: less padding (faster on a GPU), other sampled answers",
+        "samples": "", "max_new_tokens": "", "batch_size": "", "by_length": BY_LENGTH_HELP,
         "judge": ("", {"choices": list(JUDGES)}), "seed": "",
         "demo": ("train with the paper's settings (10 epochs, all pairs) instead of the CPU demo config",
                  {"flags": ("--paper-config",), "action": "store_false"}),

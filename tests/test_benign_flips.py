@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import torch
-
-SCRIPT = Path(__file__).resolve().parent.parent / "tools" / "benign_flips.py"
-
-
-def _tool():
-    spec = importlib.util.spec_from_file_location("benign_flips", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tool_module import load_tool
 
 
 def test_flips_are_found_and_ranked_by_their_harmful_likeness_before_training():
-    tool = _tool()
+    tool = load_tool("benign_flips")
     hidden, opener = 4, 0
     lm_head = torch.zeros(3, hidden)
     lm_head[opener, 0] = 1.0  # the opener's logit is the first feature

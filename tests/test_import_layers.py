@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
+
+from tool_module import load_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "tools" / "import_layers.py"
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location("import_layers", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("import_layers")
 
 
 def test_the_tree_has_at_most_six_layers_and_no_upward_import():
