@@ -158,6 +158,8 @@ def _train_parser(p: argparse.ArgumentParser) -> None:
         "gen_probe_per_label": "harmful probe items (and their benign twins) answered by sampling every epoch for "
                                "the ASR/ORR curves (0: off)",
         "gen_probe_samples": "sampled answers per item of that probe", "gen_probe_tokens": "new tokens per answer",
+        "probe_batch_size": "probe queries per forward pass (larger is cheaper on a CPU)",
+        "gen_probe_window": "probe queries per generate call (each call has its own seed)",
         "gradient_checkpointing": "recompute activations in the backward pass: less memory, more compute",
         "precision": ("auto: bf16 autocast where the device multiplies bf16 natively, else fp32",
                       {"choices": ["auto", "bf16", "fp32"]})})

@@ -134,8 +134,7 @@ class Comparison:
         if run.read_status().get("state") == "done":
             wall = meta["wall_s"].setdefault(method, {})
             if wall.get("train") is None:  # a reused run: its epochs' own durations
-                wall["train"] = round(sum(float((run.checkpoint(e) / "COMPLETE").read_text() or 0)
-                                          for e in run.completed_epochs()), 1)
+                wall["train"] = run.epochs_seconds()
             return
         if method in self.cfg.runs:
             raise ValueError(f"--run {method}={run.path} is not a finished run (status.json state != done)")

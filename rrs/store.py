@@ -234,6 +234,17 @@ class RunFolder:
     def completed_epochs(self) -> list[int]:
         return [e for e, folder in _numbered(self.checkpoints, r"epoch_(\d+)") if (folder / "COMPLETE").is_file()]
 
+    def epochs_seconds(self) -> float:
+        """Wall time of a training run's epochs (training and each epoch's probe, not the epoch-0 probe).
+
+        From ``timings.jsonl``, which a recorded bundle keeps whole, else from the checkpoints' markers."""
+        timings = read_jsonl(self.path / "timings.jsonl")
+        if timings:
+            return round(sum(float(t.get("train_seconds", 0.0)) + float(t.get("probe_seconds", 0.0))
+                             for t in timings if int(t.get("epoch", 0)) > 0), 1)
+        return round(sum(float((self.checkpoint(e) / "COMPLETE").read_text() or 0)
+                         for e in self.completed_epochs()), 1)
+
     def projection(self, method: str, suffix: str = ".npz") -> Path:
         """``projections/<method>.npz`` (the cached map); other suffixes for its log and pending marker."""
         return self.projections / f"{method}{suffix}"

@@ -48,6 +48,10 @@ def test_run_folder_names_epochs_and_status(tmp_path):
     status = json.loads(run.status.read_text())
     assert status["state"] == "running" and status["step"] == 2 and status["updated"] > 0
     assert run.read_config() == {} and run.read_metrics() == []
+    assert run.epochs_seconds() == 3.0  # the finished epochs' markers
+    (run.path / "timings.jsonl").write_text(
+        '{"epoch": 0, "probe_seconds": 100.0}\n{"epoch": 1, "probe_seconds": 2.0}\n{"epoch": 1, "train_seconds": 5.5}\n')
+    assert run.epochs_seconds() == 7.5  # a bundle keeps timings whole (and the epoch-0 probe is not an epoch)
 
 
 def _holder(folder):

@@ -49,6 +49,10 @@ class TuneConfig(ConfigMixin):
     gen_probe_per_label: int = 0
     gen_probe_samples: int = 2
     gen_probe_tokens: int = 24
+    #: Probe queries per forward pass (representations) and per ``generate`` call (the generation probe).
+    #: Larger is cheaper on a CPU; the generation probe seeds each call, so a run keeps its window.
+    probe_batch_size: int = 8
+    gen_probe_window: int = 16
     device: str = "auto"
     dtype: str = "auto"
     #: training-step precision: "auto" = bf16 autocast where the device multiplies bf16 natively (CPUs with
@@ -68,7 +72,7 @@ class TuneConfig(ConfigMixin):
             raise ValueError("penalty (λ) must be >= 0")
         if self.gen_probe_per_label < 0 or self.gen_probe_samples < 1 or self.gen_probe_tokens < 1:
             raise ValueError("gen_probe_per_label must be >= 0, gen_probe_samples and gen_probe_tokens >= 1")
-        for name in ("epochs", "batch_size", "grad_accum", "lora_r"):
+        for name in ("epochs", "batch_size", "grad_accum", "lora_r", "probe_batch_size", "gen_probe_window"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
         if self.precision not in PRECISIONS:

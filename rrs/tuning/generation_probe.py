@@ -21,7 +21,7 @@ from rrs.models.base import GenerationSettings
 
 __all__ = ["generation_probe", "probe_indices"]
 
-WINDOW = 16  # queries generated together
+WINDOW = 16  # queries generated together by default
 
 
 def probe_indices(probe_items: Sequence[Any], per_label: int) -> list[int]:
@@ -41,20 +41,22 @@ def _percent_with_interval(hits: int, n: int) -> tuple[float, list[float]]:
     return round(100.0 * hits / n, 2), [round(100.0 * low, 2), round(100.0 * high, 2)]
 
 
-def generation_probe(model: Any, cfg: Any, probe: Sequence[Any], probe_items: Sequence[Any]) -> dict[str, Any]:
+def generation_probe(model: Any, cfg: Any, probe: Sequence[Any], probe_items: Sequence[Any], *,
+                     window: int = WINDOW) -> dict[str, Any]:
     """ASR (harmful answers not refused) and ORR (benign answers refused) of the model as it is now.
 
     ``probe`` holds the queries (harmful half, then the benign twins in the same order), ``probe_items``
-    their items; ``cfg`` is the run's ``TuneConfig``."""
+    their items; ``cfg`` is the run's ``TuneConfig``; ``window`` queries share one ``generate`` call (each
+    window samples with its own seed, so a run keeps one window size)."""
     n_pairs = len(probe) // 2
     chosen = probe_indices(probe_items, cfg.gen_probe_per_label)
     queries = [probe[i] for i in chosen] + [probe[n_pairs + i] for i in chosen]
     answers: list[list[str]] = []
-    for start in range(0, len(queries), WINDOW):
+    for start in range(0, len(queries), window):
         settings = GenerationSettings(max_new_tokens=cfg.gen_probe_tokens, do_sample=True, temperature=0.7,
                                       top_p=0.9, num_return_sequences=cfg.gen_probe_samples,
                                       seed=cfg.seed * 7919 + start)
-        answers.extend(model.generate(queries[start : start + WINDOW], cfg.modality, None, settings))
+        answers.extend(model.generate(queries[start : start + window], cfg.modality, None, settings))
     judge = KeywordJudge()
     refused = [[judge.is_refusal(a) for a in item] for item in answers]
     harmful, benign = refused[: len(chosen)], refused[len(chosen) :]

@@ -127,9 +127,13 @@ class Trainer:
                                       + (f", {answers} sampled answers)" if answers else ")"))
         reps = []
         with torch.no_grad(), model.computing_in(self.cfg.precision):
-            for start in range(0, len(probe), 8):
-                reps.append(model.last_hidden(probe[start : start + 8], self.cfg.modality, EXTRACTION_PROMPT))
-            generated = generation_probe(model, self.cfg, probe, probe_items) if self.cfg.gen_probe_per_label else None
+            size = self.cfg.probe_batch_size
+            for start in range(0, len(probe), size):
+                reps.append(model.last_hidden(probe[start : start + size], self.cfg.modality, EXTRACTION_PROMPT))
+            reps_seconds = time.perf_counter() - started
+            generated = (generation_probe(model, self.cfg, probe, probe_items, window=self.cfg.gen_probe_window)
+                         if self.cfg.gen_probe_per_label else None)
+            gen_seconds = time.perf_counter() - started - reps_seconds
         model.model.train(was_training)
         model.forward_module = wrapped
         reps_t = torch.cat(reps).float().cpu()
@@ -148,7 +152,10 @@ class Trainer:
         }
         if generated is not None:
             rates["generation"] = generated
-        self.run.append_timing({"epoch": epoch, "probe_seconds": round(time.perf_counter() - started, 1)})
+        total = time.perf_counter() - started
+        self.run.append_timing({"epoch": epoch, "probe_seconds": round(total, 1),
+                                "representations_seconds": round(reps_seconds, 1),
+                                "generation_seconds": round(gen_seconds, 1)})
         return rates
 
     # -- training ----------------------------------------------------------------------------------
