@@ -6,7 +6,8 @@ Builds the demo's probe set as a run does (100 + 100 held-out Mirror validation 
 times, with the precision a run would use on this machine:
 
 - the probe representations (one forward pass per item, the final-norm state at the last prompt token),
-  for each batch size in ``--batches``;
+  for each batch size in ``--batches``, and as every epoch after the first computes them: replaying the
+  tuned layers only (``rrs.models.prefix``);
 - the generation probe (16 + 16 items, 2 sampled answers of 16 tokens), generating ``--windows`` queries
   per call.
 
@@ -49,6 +50,7 @@ def main() -> None:
     from rrs.data.splits import stratified_take
     from rrs.hardware import resolve_precision
     from rrs.models.loader import load_model
+    from rrs.models.prefix import FrozenPrefix
     from rrs.tuning import DEMO_CONFIG
     from rrs.tuning.generation_probe import generation_probe
 
@@ -75,6 +77,15 @@ def main() -> None:
                 reference = reps
             else:  # other padding, same states up to rounding
                 rows.append((f"  max |Δ| vs batch {args.batches[0]}", float((reps - reference).abs().max()), ""))
+        prefix, batch = FrozenPrefix(model, min(cfg.lora_layers)), args.batches[0]
+        for i in range(0, len(probe), batch):  # the first epoch: full passes, keeping layer 14's input
+            prefix.last_hidden(i, probe[i : i + batch], cfg.modality, EXTRACTION_PROMPT)
+        start = time.perf_counter()
+        replayed = torch.cat([prefix.last_hidden(i, probe[i : i + batch], cfg.modality, EXTRACTION_PROMPT)
+                              for i in range(0, len(probe), batch)]).float()
+        rows.append((f"representations, batch {batch}, layers {prefix.start}+ replayed", time.perf_counter() - start, "s"))
+        rows.append((f"  max |Δ| vs the full pass, batch {batch}", float((replayed - reference).abs().max()), ""))
+        rows.append(("  states kept", prefix.bytes / 2**20, "MiB"))
         for window in args.windows:
             start = time.perf_counter()
             result = generation_probe(model, cfg, probe, items, window=window)

@@ -36,6 +36,7 @@ from rrs.features import refusal_opener_ids
 from rrs.hardware import release_free_memory, resolve_precision
 from rrs.models.device import resolve_device_dtype
 from rrs.models.loader import load_model as load_lalm
+from rrs.models.prefix import FrozenPrefix
 from rrs.parallel import Parallel
 from rrs.separation import separation_scores
 from rrs.speech import save_wav
@@ -62,6 +63,7 @@ class Trainer:
         self.progress = progress
         self.objective = objective_for(cfg.method)
         self.parallel = Parallel()
+        self._prefix: FrozenPrefix | None = None  # the probe's frozen-layer states, kept across epochs
 
     # -- data -------------------------------------------------------------------------------------
     @property
@@ -127,9 +129,11 @@ class Trainer:
                                       + (f", {answers} sampled answers)" if answers else ")"))
         reps = []
         with torch.no_grad(), model.computing_in(self.cfg.precision):
-            size = self.cfg.probe_batch_size
+            size, prefix = self.cfg.probe_batch_size, self._probe_prefix()
             for start in range(0, len(probe), size):
-                reps.append(model.last_hidden(probe[start : start + size], self.cfg.modality, EXTRACTION_PROMPT))
+                batch = probe[start : start + size]
+                reps.append(prefix.last_hidden(start, batch, self.cfg.modality, EXTRACTION_PROMPT) if prefix
+                            else model.last_hidden(batch, self.cfg.modality, EXTRACTION_PROMPT))
             reps_seconds = time.perf_counter() - started
             generated = (generation_probe(model, self.cfg, probe, probe_items, window=self.cfg.gen_probe_window)
                          if self.cfg.gen_probe_per_label else None)
@@ -157,6 +161,12 @@ class Trainer:
                                 "representations_seconds": round(reps_seconds, 1),
                                 "generation_seconds": round(gen_seconds, 1)})
         return rates
+
+    def _probe_prefix(self) -> FrozenPrefix | None:
+        """With LoRA on the top layers only, the layers below never change: the probe replays the rest."""
+        if self._prefix is None and self.cfg.lora_layers:
+            self._prefix = FrozenPrefix(self._model, min(self.cfg.lora_layers))
+        return self._prefix
 
     # -- training ----------------------------------------------------------------------------------
     def train(self, resume: bool = False, stop_after_steps: int | None = None) -> RunDir:
