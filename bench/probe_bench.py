@@ -9,12 +9,13 @@ times, with the precision a run would use on this machine:
   for each batch size in ``--batches``, and as every epoch after the first computes them: replaying the
   tuned layers only (``rrs.models.prefix``);
 - the generation probe (16 + 16 items, 2 sampled answers of 16 tokens), generating ``--windows`` queries
-  per call.
+  per call, with the frozen weights cast to bf16 once per call (``rrs.models.cast``) and, for comparison,
+  cast by autocast at every token.
 
-On a CPU a forward pass has a fixed cost that does not grow with the batch (under bf16 autocast every
-frozen fp32 weight is cast again on each call: autocast caches the casts of trainable weights only), so
-fewer, larger calls can be much cheaper per item. ``--dtype bfloat16`` loads the weights in bf16 instead,
-which removes the casts.
+Under bf16 autocast every fp32 weight is cast to bf16 at each call; for a prompt's forward pass that is
+small beside the matmuls, for generation it happens at every new token. ``--dtype bfloat16`` loads the
+whole model in bf16 instead (norms and residual adds too), which CPUs without native bf16 elementwise
+kernels run far slower; docs/BENCHMARKS.md has the figures.
 """
 
 from __future__ import annotations
@@ -45,10 +46,11 @@ def main() -> None:
 
     import torch
 
-    from rrs import data
+    from rrs import data, hardware
     from rrs.data.prompts import EXTRACTION_PROMPT
     from rrs.data.splits import stratified_take
     from rrs.hardware import resolve_precision
+    from rrs.models import cast
     from rrs.models.loader import load_model
     from rrs.models.prefix import FrozenPrefix
     from rrs.tuning import DEMO_CONFIG
@@ -87,11 +89,15 @@ def main() -> None:
         rows.append((f"  max |Δ| vs the full pass, batch {batch}", float((replayed - reference).abs().max()), ""))
         rows.append(("  states kept", prefix.bytes / 2**20, "MiB"))
         for window in args.windows:
-            start = time.perf_counter()
-            result = generation_probe(model, cfg, probe, items, window=window)
-            rows.append((f"generation probe, {window} queries a call", time.perf_counter() - start, "s"))
-            rows.append((f"  ASR / ORR (n {result['n_harmful']} / {result['n_benign']})",
-                         result["asr"], f"/ {result['orr']} %"))
+            for cast_once in (True, False):
+                # rrs.models.cast skips its one-off cast when it sees no room for it: autocast casts per token
+                cast.available_gib = hardware.available_gib if cast_once else (lambda: 0.0)
+                start = time.perf_counter()
+                result = generation_probe(model, cfg, probe, items, window=window)
+                how = "weights cast once a call" if cast_once else "autocast casts per token"
+                rows.append((f"generation probe, {window} queries a call, {how}", time.perf_counter() - start, "s"))
+                rows.append((f"  ASR / ORR (n {result['n_harmful']} / {result['n_benign']})",
+                             result["asr"], f"/ {result['orr']} %"))
     print_table(rows, f", model {args.model}, {args.dtype} weights, {precision} compute")
 
 
