@@ -2,20 +2,19 @@
 
     python bench/probe_bench.py [--model embedded] [--batches 8,16,32] [--windows 16,32] [--dtype bfloat16]
 
-Builds the demo's probe set as a run does (100 + 100 held-out Mirror validation items, audio-text), then
-times, with the precision a run would use on this machine:
+Builds the demo's probe set as a run does (100 + 100 held-out Mirror validation items, audio-text) and
+attaches the demo's LoRA (as a run's probe sees the model: a peft model whose base weights are frozen),
+then times, with the precision a run would use on this machine:
 
 - the probe representations (one forward pass per item, the final-norm state at the last prompt token),
   for each batch size in ``--batches``, and as every epoch after the first computes them: replaying the
   tuned layers only (``rrs.models.prefix``);
 - the generation probe (16 + 16 items, 2 sampled answers of 16 tokens), generating ``--windows`` queries
-  per call, with the frozen weights cast to bf16 once per call (``rrs.models.cast``) and, for comparison,
-  cast by autocast at every token.
+  per call.
 
-Under bf16 autocast every fp32 weight is cast to bf16 at each call; for a prompt's forward pass that is
-small beside the matmuls, for generation it happens at every new token. ``--dtype bfloat16`` loads the
-whole model in bf16 instead (norms and residual adds too), which CPUs without native bf16 elementwise
-kernels run far slower; docs/BENCHMARKS.md has the figures.
+``--dtype bfloat16`` loads the whole model in bf16 instead of fp32 weights under bf16 autocast (norms and
+residual adds too), which CPUs without native bf16 elementwise kernels run far slower; docs/BENCHMARKS.md
+has the figures.
 """
 
 from __future__ import annotations
@@ -36,24 +35,41 @@ def _ints(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x.strip()]
 
 
+def _replayed(model, cfg, probe, batch, reference, rows) -> None:
+    """The representations as every epoch after the first computes them: the tuned layers only."""
+    import torch
+
+    from rrs.data.prompts import EXTRACTION_PROMPT
+    from rrs.models.prefix import FrozenPrefix
+
+    prefix = FrozenPrefix(model, min(cfg.lora_layers))
+    for i in range(0, len(probe), batch):  # the first epoch: full passes, keeping the first tuned layer's input
+        prefix.last_hidden(i, probe[i : i + batch], cfg.modality, EXTRACTION_PROMPT)
+    start = time.perf_counter()
+    replayed = torch.cat([prefix.last_hidden(i, probe[i : i + batch], cfg.modality, EXTRACTION_PROMPT)
+                          for i in range(0, len(probe), batch)]).float()
+    rows.append((f"representations, batch {batch}, layers {prefix.start}+ replayed", time.perf_counter() - start, "s"))
+    rows.append((f"  max |Δ| vs the full pass, batch {batch}", float((replayed - reference).abs().max()), ""))
+    rows.append(("  states kept", prefix.bytes / 2**20, "MiB"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", default="embedded")
     parser.add_argument("--batches", type=_ints, default=[8, 16, 32], help="probe representation batch sizes")
     parser.add_argument("--windows", type=_ints, default=[16, 32], help="queries per generation call")
     parser.add_argument("--dtype", default="auto", help="weights: auto (fp32 on CPU), float32 or bfloat16")
+    parser.add_argument("--generation-only", action="store_true", help="skip the representations")
     args = parser.parse_args()
 
     import torch
 
-    from rrs import data, hardware
+    from rrs import data
     from rrs.data.prompts import EXTRACTION_PROMPT
     from rrs.data.splits import stratified_take
     from rrs.hardware import resolve_precision
-    from rrs.models import cast
     from rrs.models.loader import load_model
-    from rrs.models.prefix import FrozenPrefix
-    from rrs.tuning import DEMO_CONFIG
+    from rrs.tuning import DEMO_CONFIG, attach_lora
     from rrs.tuning.generation_probe import generation_probe
 
     cfg = replace(DEMO_CONFIG, model=args.model)
@@ -65,12 +81,14 @@ def main() -> None:
     probe = data.to_queries(items, cfg.seed, progress=False)
     if hasattr(model, "hear"):  # the front end's output is cached during a run, so time the LLM only
         model.hear([q.audio for q in probe])
+    torch.manual_seed(0)
+    attach_lora(model, cfg)
 
     rows: list[tuple[str, float, str]] = [("probe items", len(probe), "items")]
     reference = None
     with torch.no_grad(), model.computing_in(precision):
         model.last_hidden(probe[:4], cfg.modality, EXTRACTION_PROMPT)  # warm-up
-        for batch in args.batches:
+        for batch in [] if args.generation_only else args.batches:
             start = time.perf_counter()
             reps = torch.cat([model.last_hidden(probe[i : i + batch], cfg.modality, EXTRACTION_PROMPT)
                               for i in range(0, len(probe), batch)]).float()
@@ -79,25 +97,14 @@ def main() -> None:
                 reference = reps
             else:  # other padding, same states up to rounding
                 rows.append((f"  max |Δ| vs batch {args.batches[0]}", float((reps - reference).abs().max()), ""))
-        prefix, batch = FrozenPrefix(model, min(cfg.lora_layers)), args.batches[0]
-        for i in range(0, len(probe), batch):  # the first epoch: full passes, keeping layer 14's input
-            prefix.last_hidden(i, probe[i : i + batch], cfg.modality, EXTRACTION_PROMPT)
-        start = time.perf_counter()
-        replayed = torch.cat([prefix.last_hidden(i, probe[i : i + batch], cfg.modality, EXTRACTION_PROMPT)
-                              for i in range(0, len(probe), batch)]).float()
-        rows.append((f"representations, batch {batch}, layers {prefix.start}+ replayed", time.perf_counter() - start, "s"))
-        rows.append((f"  max |Δ| vs the full pass, batch {batch}", float((replayed - reference).abs().max()), ""))
-        rows.append(("  states kept", prefix.bytes / 2**20, "MiB"))
+        if not args.generation_only:
+            _replayed(model, cfg, probe, args.batches[0], reference, rows)
         for window in args.windows:
-            for cast_once in (True, False):
-                # rrs.models.cast skips its one-off cast when it sees no room for it: autocast casts per token
-                cast.available_gib = hardware.available_gib if cast_once else (lambda: 0.0)
-                start = time.perf_counter()
-                result = generation_probe(model, cfg, probe, items, window=window)
-                how = "weights cast once a call" if cast_once else "autocast casts per token"
-                rows.append((f"generation probe, {window} queries a call, {how}", time.perf_counter() - start, "s"))
-                rows.append((f"  ASR / ORR (n {result['n_harmful']} / {result['n_benign']})",
-                             result["asr"], f"/ {result['orr']} %"))
+            start = time.perf_counter()
+            result = generation_probe(model, cfg, probe, items, window=window)
+            rows.append((f"generation probe, {window} queries a call", time.perf_counter() - start, "s"))
+            rows.append((f"  ASR / ORR (n {result['n_harmful']} / {result['n_benign']})",
+                         result["asr"], f"/ {result['orr']} %"))
     print_table(rows, f", model {args.model}, {args.dtype} weights, {precision} compute")
 
 

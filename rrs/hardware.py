@@ -56,17 +56,6 @@ def rss_gib() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**30
 
 
-def available_gib() -> float:
-    """Memory the OS can still hand out, in GiB (``MemAvailable``; infinity where ``/proc`` is unavailable)."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) / 2**20
-    except (OSError, IndexError, ValueError):
-        pass
-    return float("inf")
-
-
 def release_free_memory() -> None:
     """Hand freed heap pages back to the OS (glibc ``malloc_trim``); a no-op on other C libraries.
 
