@@ -177,6 +177,41 @@ def read_jsonl(path: str | os.PathLike) -> list[Any]:
     return rows
 
 
+#: Committed weights are kept in parts below the repository's 5 MiB file limit and joined on first use.
+PART_BYTES = 4 << 20
+
+
+def split_file(path: str | os.PathLike, part_bytes: int = PART_BYTES) -> Path:
+    """Write ``path`` as ``<name>.partNN`` files plus ``<name>.parts.json`` (size and sha256); returns the latter."""
+    path = Path(path)
+    data = path.read_bytes()
+    names = []
+    for i, start in enumerate(range(0, len(data), part_bytes), 1):
+        name = f"{path.name}.part{i:02d}"
+        atomic_write(path.parent / name, lambda tmp, chunk=data[start : start + part_bytes]: Path(tmp).write_bytes(chunk))
+        names.append(name)
+    manifest = path.parent / f"{path.name}.parts.json"
+    atomic_write_json(manifest, {"bytes": len(data), "sha256": sha256_file(path), "parts": names})
+    return manifest
+
+
+def join_parts(path: str | os.PathLike) -> Path:
+    """Make ``path`` from its parts if it is missing or differs from ``<name>.parts.json``; checked by sha256."""
+    path = Path(path)
+    manifest = read_json(path.parent / f"{path.name}.parts.json", None)
+    if manifest is None or (path.is_file() and sha256_file(path) == manifest["sha256"]):
+        return path
+    missing = [n for n in manifest["parts"] if not (path.parent / n).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{path} cannot be joined: missing {', '.join(missing)} (restore them with git checkout)")
+    data = b"".join((path.parent / n).read_bytes() for n in manifest["parts"])
+    if len(data) != manifest["bytes"] or hashlib.sha256(data).hexdigest() != manifest["sha256"]:
+        raise ValueError(f"the parts of {path} do not match {path.name}.parts.json (corrupt or edited); "
+                         "restore them with git checkout")
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
+    return path
+
+
 class RunFolder:
     """The files of one run folder, for every kind of run (train, eval, steer, compare, features, project).
 

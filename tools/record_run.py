@@ -2,7 +2,8 @@
 
 Kept: config, metrics, timings, status, features, frozen targets, the probe set and its audio, every epoch's
 snapshot, the maps already computed and, with ``--adapter``, the last epoch's adapter (18 MB for the 1.5B
-demo), so that ``python -m rrs eval --adapter <bundle>`` works without training. Left out: the earlier
+demo, committed as parts below 5 MiB and joined on first use), so that ``python -m rrs eval --adapter
+<bundle>`` works without training. Left out: the earlier
 epochs' adapters, optimiser state, the job record, the lock and the log.
 
     python tools/record_run.py --adapter runs/rrs-demo examples/rrs-demo
@@ -21,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rrs.store import RunFolder, atomic_write_json  # noqa: E402
+from rrs.store import RunFolder, atomic_write_json, split_file  # noqa: E402
 
 KEEP_FILES = ("config.json", "metrics.jsonl", "timings.jsonl", "status.json", "probe.json", "targets.safetensors")
 KEEP_DIRS = ("features", "probe_audio", "snapshots")
@@ -57,6 +58,7 @@ def _record_adapter(run: RunFolder, dest: RunFolder, epoch: int) -> None:
     src, out = run.checkpoint(epoch), dest.checkpoint(epoch)
     out.mkdir(parents=True, exist_ok=True)
     shutil.copy2(src / "adapter_model.safetensors", out / "adapter_model.safetensors")
+    split_file(out / "adapter_model.safetensors")  # the parts are committed; the whole file is joined on use
     config = json.loads((src / "adapter_config.json").read_text())
     # peft writes the local path of the base weights; the bundle names the model spec instead
     config["base_model_name_or_path"] = run.read_config().get("model", "embedded")

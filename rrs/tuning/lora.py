@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rrs.store import join_parts
 from rrs.tuning.config import TuneConfig
 
 __all__ = ["apply_adapter", "attach_lora", "lora_delta_penalty", "lora_targets"]
@@ -67,6 +68,7 @@ def apply_adapter(model: Any, adapter_dir: str | Path) -> Any:
     adapter_dir = Path(adapter_dir)
     if not (adapter_dir / "adapter_config.json").is_file():
         raise FileNotFoundError(f"{adapter_dir} holds no adapter (adapter_config.json missing)")
+    join_parts(adapter_dir / "adapter_model.safetensors")  # a recorded bundle commits its weights in parts
     model.model = PeftModel.from_pretrained(model.model, str(adapter_dir)).merge_and_unload()
     model.invalidate_fingerprint()
     return model
