@@ -155,6 +155,8 @@ def _train_parser(p: argparse.ArgumentParser) -> None:
         "epochs": "", "lr": "", "batch_size": "", "grad_accum": "", "lora_r": "", "lora_alpha": "",
         "lora_dropout": "", "lora_layers": LAYERS, "penalty": "λ of the weight-change penalty (0 turns it off)",
         "pairs_per_category": "", "probe_per_label": "", "seed": "",
+        "pair_selection": ("which pairs per category: the first ones, or those whose benign twin is most "
+                           "harmful-like (near the refusal boundary)", {"choices": ["first", "boundary"]}),
         "gen_probe_per_label": "harmful probe items (and their benign twins) answered by sampling every epoch for "
                                "the ASR/ORR curves (0: off)",
         "gen_probe_samples": "sampled answers per item of that probe", "gen_probe_tokens": "new tokens per answer",

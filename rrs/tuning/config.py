@@ -9,6 +9,7 @@ from typing import Any
 
 from rrs.config import ConfigMixin
 from rrs.hardware import PRECISIONS
+from rrs.pair_selection import PAIR_SELECTIONS
 
 __all__ = ["DEMO_CONFIG", "LORA_MODULES", "METHODS", "PRESETS", "TuneConfig"]
 
@@ -41,6 +42,9 @@ class TuneConfig(ConfigMixin):
     max_grad_norm: float = 1.0
     seed: int = 0
     pairs_per_category: int | None = None
+    #: which ``pairs_per_category`` pairs: "first" (input order) or "boundary" (the pairs whose benign twin
+    #: is most harmful-like, see rrs.pair_selection)
+    pair_selection: str = "first"
     val_fraction: float = 0.2
     probe_per_label: int = 50
     #: Per-epoch generation probe (the paper's ASR/ORR on a small sample): this many harmful and as many
@@ -75,6 +79,8 @@ class TuneConfig(ConfigMixin):
         for name in ("epochs", "batch_size", "grad_accum", "lora_r", "probe_batch_size", "gen_probe_window"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
+        if self.pair_selection not in PAIR_SELECTIONS:
+            raise ValueError(f"pair_selection must be one of {', '.join(PAIR_SELECTIONS)}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}")
         unknown = set(self.lora_modules) - set(LORA_MODULES)

@@ -30,13 +30,14 @@ from typing import Any
 from rrs.data.builtin import mirror_pairs
 from rrs.data.prompts import EXTRACTION_PROMPT, PROMPT_POOL
 from rrs.data.queries import to_queries
-from rrs.data.splits import pairs_per_category, split_pairs, stratified_take
+from rrs.data.splits import split_pairs, stratified_take
 from rrs.data.user_files import load_pairs_file
 from rrs.features import refusal_opener_ids
 from rrs.hardware import release_free_memory, resolve_precision
 from rrs.models.device import resolve_device_dtype
 from rrs.models.loader import load_model as load_lalm
 from rrs.models.prefix import FrozenPrefix
+from rrs.pair_selection import select_pairs
 from rrs.parallel import Parallel
 from rrs.separation import separation_scores
 from rrs.speech import save_wav
@@ -79,7 +80,8 @@ class Trainer:
     def pairs(self) -> tuple[list[Any], list[Any]]:
         pairs = mirror_pairs() if self.cfg.pairs == "mirror" else load_pairs_file(self.cfg.pairs)
         train, val = split_pairs(pairs, self.cfg.val_fraction, self.cfg.seed)
-        train = pairs_per_category(train, self.cfg.pairs_per_category)
+        train = select_pairs(self.load_model(), train, self.cfg.pairs_per_category, self.cfg.pair_selection,
+                             progress=self.progress)
         return train, val
 
     def prepare(self) -> dict[str, Any]:

@@ -1,0 +1,53 @@
+"""rrs.pair_selection: the harmful-likeness score, and "boundary" selection on a tiny random model."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rrs.data.prompts import EXTRACTION_PROMPT
+from rrs.data.queries import to_queries
+from rrs.pair_selection import benign_harmfulness, select_pairs
+from rrs.representations import extract
+from rrs.testing import tiny_qwen2_audio
+from rrs.tuning.config import TuneConfig
+
+
+@pytest.fixture(autouse=True)
+def _tmp_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("RRS_CACHE", str(tmp_path / "cache"))
+
+
+def test_score_is_positive_on_the_harmful_side_and_zero_at_the_midpoint():
+    harmful = torch.tensor([[2.0, 0.0], [4.0, 0.0]])  # mean (3, 0)
+    benign = torch.tensor([[0.0, 1.0], [0.0, -1.0], [3.0, 0.0], [-3.0, 0.0]])  # mean (0, 0); midpoint (1.5, 0)
+    assert benign_harmfulness(harmful, benign).tolist() == pytest.approx([-1.5, -1.5, 1.5, -4.5])
+
+
+def test_boundary_takes_each_categorys_most_harmful_like_benign_twins(mirror):
+    model = tiny_qwen2_audio(seed=2)
+    categories = list(dict.fromkeys(p.category for p in mirror))[:2]
+    pairs = [p for c in categories for p in [q for q in mirror if q.category == c][:5]]
+
+    chosen = select_pairs(model, pairs, 2, "boundary", progress=False)
+
+    text = dict(with_audio=False)
+    harmful = extract(model, to_queries([p.harmful for p in pairs], **text), "text-only", EXTRACTION_PROMPT,
+                      progress=False)
+    benign = extract(model, to_queries([p.benign for p in pairs], **text), "text-only", EXTRACTION_PROMPT,
+                     progress=False)
+    score = benign_harmfulness(harmful, benign)
+    expected = []
+    for c in categories:
+        members = [i for i, p in enumerate(pairs) if p.category == c]
+        expected += sorted(sorted(members, key=lambda i: -float(score[i]))[:2])
+    assert chosen == [pairs[i] for i in expected]  # two per category, the top scores, input order kept
+    assert select_pairs(model, pairs, 2, "first") == pairs[:2] + pairs[5:7]
+    assert select_pairs(model, pairs, None, "boundary") == pairs
+
+
+def test_unknown_selection_is_refused(mirror):
+    with pytest.raises(ValueError, match="pair_selection"):
+        TuneConfig(pair_selection="hardest")
+    with pytest.raises(ValueError, match="first, boundary"):
+        select_pairs(None, mirror[:2], 1, "hardest")
