@@ -15,6 +15,7 @@ from dashboard import widgets
 from dashboard.state import show_flash
 from rrs import projection
 from rrs.models.base import MODALITIES
+from rrs.pair_selection import PAIR_SELECTIONS
 from rrs.runs import ACTIVE_STATES, Job, list_runs, runs_root
 from rrs.runs import maps as background
 from rrs.runs.estimate import describe, estimate_tune
@@ -72,13 +73,17 @@ with st.expander("New run", expanded=not runs and not recorded_runs, icon=":mate
                        help="RRS, or one of the paper's SFT baselines (same LoRA, penalty and run directory). "
                             "Top-m% only matters for RRS.")
         widgets.device_select(c[3], "tune_device")
-        c = st.columns(4)
+        c = st.columns(5)
         c[0].text_input("Pairs", key="tune_pairs", help="'mirror' or a CSV/JSONL file (harmful, benign, category)")
         c[1].number_input("Pairs per category", min_value=0, max_value=10_000, step=1, key="tune_pairs_per_category",
                           help="Training pairs per category (0 = all).")
-        c[2].number_input("Probe items per label", min_value=1, max_value=1000, step=1, key="tune_probe_per_label",
+        c[2].selectbox("Which pairs", PAIR_SELECTIONS, key="tune_pair_selection",
+                       help="'first': each category's first pairs. 'boundary': the pairs whose benign twin the "
+                            "model reads as most harmful-like (text-only states), i.e. nearest the refusal "
+                            "boundary. Only matters when pairs per category is set.")
+        c[3].number_input("Probe items per label", min_value=1, max_value=1000, step=1, key="tune_probe_per_label",
                           help="Held-out items whose representations are mapped and scored every epoch.")
-        c[3].selectbox("Modality", MODALITIES, key="tune_modality")
+        c[4].selectbox("Modality", MODALITIES, key="tune_modality")
         c = st.columns(4)
         c[0].number_input("Top-m % of features", min_value=0.5, max_value=100.0, step=0.5, key="tune_top_percent")
         c[1].number_input("λ penalty", min_value=0.0, max_value=1e6, step=0.1, format="%.3g", key="tune_penalty",

@@ -13,7 +13,7 @@ Text-only states are used for the score because the model reads harm more clearl
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rrs.data.prompts import EXTRACTION_PROMPT
@@ -41,17 +41,19 @@ def benign_harmfulness(harmful: torch.Tensor, benign: torch.Tensor) -> torch.Ten
 
 
 def select_pairs(
-    model: Any, pairs: Sequence[Pair], per_category: int | None, how: str = "first", progress: bool = True
+    load_model: Callable[[], Any], pairs: Sequence[Pair], per_category: int | None, how: str = "first", progress: bool = True
 ) -> list[Pair]:
     """At most ``per_category`` pairs of each category, chosen ``how`` (:data:`PAIR_SELECTIONS`).
 
     ``"boundary"`` takes each category's pairs with the most harmful-like benign twins (see the module
-    docstring) and keeps their input order; ``None`` keeps every pair either way.
+    docstring) and keeps their input order; ``None`` keeps every pair either way. ``load_model`` returns
+    the model; it is called only when the boundary scores need it, so "first" never loads a model.
     """
     if how not in PAIR_SELECTIONS:
         raise ValueError(f"pair selection must be one of {', '.join(PAIR_SELECTIONS)}, got {how!r}")
     if how == "first" or per_category is None:
         return pairs_per_category(pairs, per_category)
+    model = load_model()
     kwargs = {"progress": progress}
     harmful = extract(model, to_queries([p.harmful for p in pairs], with_audio=False), "text-only",
                       EXTRACTION_PROMPT, desc="harmful f(d_h, t), text", **kwargs)

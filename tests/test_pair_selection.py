@@ -29,7 +29,7 @@ def test_boundary_takes_each_categorys_most_harmful_like_benign_twins(mirror):
     categories = list(dict.fromkeys(p.category for p in mirror))[:2]
     pairs = [p for c in categories for p in [q for q in mirror if q.category == c][:5]]
 
-    chosen = select_pairs(model, pairs, 2, "boundary", progress=False)
+    chosen = select_pairs(lambda: model, pairs, 2, "boundary", progress=False)
 
     text = dict(with_audio=False)
     harmful = extract(model, to_queries([p.harmful for p in pairs], **text), "text-only", EXTRACTION_PROMPT,
@@ -42,12 +42,20 @@ def test_boundary_takes_each_categorys_most_harmful_like_benign_twins(mirror):
         members = [i for i, p in enumerate(pairs) if p.category == c]
         expected += sorted(sorted(members, key=lambda i: -float(score[i]))[:2])
     assert chosen == [pairs[i] for i in expected]  # two per category, the top scores, input order kept
-    assert select_pairs(model, pairs, 2, "first") == pairs[:2] + pairs[5:7]
-    assert select_pairs(model, pairs, None, "boundary") == pairs
+    assert select_pairs(lambda: model, pairs, None, "boundary") == pairs
+
+
+def test_first_selection_never_loads_a_model(mirror):
+    def no_model():
+        raise AssertionError("the first pairs need no model")
+
+    categories = list(dict.fromkeys(p.category for p in mirror))[:2]
+    pairs = [p for c in categories for p in [q for q in mirror if q.category == c][:5]]
+    assert select_pairs(no_model, pairs, 2, "first") == pairs[:2] + pairs[5:7]
 
 
 def test_unknown_selection_is_refused(mirror):
     with pytest.raises(ValueError, match="pair_selection"):
         TuneConfig(pair_selection="hardest")
     with pytest.raises(ValueError, match="first, boundary"):
-        select_pairs(None, mirror[:2], 1, "hardest")
+        select_pairs(lambda: None, mirror[:2], 1, "hardest")

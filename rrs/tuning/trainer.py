@@ -80,7 +80,7 @@ class Trainer:
     def pairs(self) -> tuple[list[Any], list[Any]]:
         pairs = mirror_pairs() if self.cfg.pairs == "mirror" else load_pairs_file(self.cfg.pairs)
         train, val = split_pairs(pairs, self.cfg.val_fraction, self.cfg.seed)
-        train = select_pairs(self.load_model(), train, self.cfg.pairs_per_category, self.cfg.pair_selection,
+        train = select_pairs(self.load_model, train, self.cfg.pairs_per_category, self.cfg.pair_selection,
                              progress=self.progress)
         return train, val
 

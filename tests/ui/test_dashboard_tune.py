@@ -31,6 +31,8 @@ def test_tune_form_launches_a_job_and_the_page_shows_curves_and_map(dirs, tiny):
     assert at.text_input(key="tune_model").value == tiny["ckpt"]
     assert at.selectbox(key="tune_method").value == "rrs"
     assert "sft-shallow-parallel" in at.selectbox(key="tune_method").options
+    assert at.selectbox(key="tune_pair_selection").value == "first"
+    assert at.selectbox(key="tune_pair_selection").options == ["first", "boundary"]
     at.text_input(key="tune_name").set_value("tiny-run")
     at.text_input(key="tune_pairs").set_value(tiny["pairs"])
     at.text_input(key="tune_layers").set_value("all")
@@ -150,6 +152,9 @@ def test_tune_config_from_form_values():
     cfg = tune_view.tune_config({"model": "m", "layers": "0-1", "pairs_per_category": 0, "lr": 0.001})
     assert (cfg.model, cfg.lora_layers, cfg.lr, cfg.pairs_per_category) == ("m", (0, 1), 0.001, None)
     assert tune_view.tune_config({"pairs_per_category": 8}).pairs_per_category == 8
+    assert tune_view.tune_config({"pair_selection": "boundary"}).pair_selection == "boundary"
+    with pytest.raises(ValueError, match="pair_selection"):
+        tune_view.tune_config({"pair_selection": "hardest"})
     assert cfg.method == "rrs" and tune_view.tune_config({"method": "sft-deep"}).method == "sft-deep"
     assert tune_view.tune_config({}) == DEMO_CONFIG  # the form's defaults are the demo configuration
     for bad in ("sixteen", "5-3", "1,,2"):
