@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rrs.evaluation.intervals import auroc, auroc_interval, rate_interval, wilson
+from rrs.evaluation.intervals import auroc, auroc_interval, paired_rate_difference, rate_interval, wilson
 
 
 def test_rate_interval_brackets_the_rate_and_narrows_with_n():
@@ -43,3 +43,22 @@ def test_clustered_interval_counts_correlated_answers_once():
     assert width > 1.5 * (flat["ci"][1] - flat["ci"][0])  # ten queries, not fifty independent answers
     assert clustered_rate_interval([[False, False], [False]])["ci"][0] == 0.0
     assert clustered_rate_interval([])["rate"] is None
+
+
+def test_paired_difference_is_the_change_in_rate_and_pairing_narrows_it():
+    before = [[True, True]] * 10 + [[False, False]] * 10  # 50%
+    after = [[True, False]] * 10 + [[False, False]] * 10  # 25%: only the first ten questions changed
+    change = paired_rate_difference(before, after)
+    assert change["difference"] == -25.0 and change["queries"] == 20
+    assert change["ci"][0] < -25.0 < change["ci"][1] < 0  # a real drop: the interval excludes zero
+    same = paired_rate_difference(before, before)
+    assert same["difference"] == 0.0 and same["ci"] == [0.0, 0.0]  # identical answers: no noise at all
+    # Unpaired, the two 20-question rates overlap; paired, the drop is resolved.
+    b, a = rate_interval([x for g in before for x in g]), rate_interval([x for g in after for x in g])
+    assert a["ci"][1] > b["ci"][0]
+
+
+def test_paired_difference_needs_the_same_queries():
+    with pytest.raises(ValueError, match="same queries"):
+        paired_rate_difference([[True]], [[True], [False]])
+    assert paired_rate_difference([], [])["difference"] is None

@@ -86,3 +86,28 @@ def auroc_interval(harmful: Sequence[float], benign: Sequence[float], seed: int 
     low, high = np.percentile(boots, [2.5, 97.5])
     return {"auroc": round(auroc(h, b), 3), "n_harmful": int(h.size), "n_benign": int(b.size),
             "ci": [round(float(low), 3), round(float(high), 3)]}
+
+
+def paired_rate_difference(before: Sequence[Sequence[bool]], after: Sequence[Sequence[bool]], seed: int = 0,
+                           n_boot: int = N_BOOTSTRAP) -> dict[str, Any]:
+    """The change in a rate between two evaluations of the SAME queries, in points, with a 95% interval.
+
+    ``before[i]`` and ``after[i]`` are query i's outcomes (its sampled answers) in each evaluation. The
+    bootstrap resamples queries and keeps each query's two groups together, so the interval reflects that
+    both evaluations share their questions (narrower than two independent intervals would suggest).
+    """
+    if len(before) != len(after):
+        raise ValueError(f"paired rates need the same queries: {len(before)} against {len(after)}")
+    pairs = [(list(b), list(a)) for b, a in zip(before, after, strict=True) if len(b) and len(a)]
+    if not pairs:
+        return {"difference": None, "queries": 0, "ci": None}
+    hits = np.array([[sum(b), sum(a)] for b, a in pairs], dtype=float)
+    sizes = np.array([[len(b), len(a)] for b, a in pairs], dtype=float)
+
+    def diff(h: np.ndarray, s: np.ndarray) -> np.ndarray:
+        return 100 * (h[..., 1].sum(-1) / s[..., 1].sum(-1) - h[..., 0].sum(-1) / s[..., 0].sum(-1))
+
+    point = float(diff(hits, sizes))
+    pick = np.random.default_rng(seed).integers(0, len(pairs), size=(n_boot, len(pairs)))
+    low, high = np.percentile(diff(hits[pick], sizes[pick]), [2.5, 97.5])
+    return {"difference": round(point, 1), "queries": len(pairs), "ci": [round(float(low), 1), round(float(high), 1)]}
