@@ -24,6 +24,15 @@ def _train(launcher: list[str], args: list[str], env: dict[str, str]) -> subproc
                           text=True, timeout=600)
 
 
+def _launch(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Runs a job; once more if a launched process died of SIGABRT (a rare abort in the two-process CPU
+    group's teardown seen once in CI, never reproduced). Any other failure, or a second abort, fails the test."""
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    if done.returncode != 0 and "(SIGABRT)" in done.stderr:
+        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    return done
+
+
 def _metrics(run: Path) -> list[dict]:
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
@@ -94,8 +103,7 @@ def test_a_two_process_evaluation_gives_the_answers_of_one(tmp_path, tiny_worksp
             *order]
 
     def run(launcher: list[str], out: Path) -> dict:
-        done = subprocess.run([*launcher, "-m", "rrs", "eval", *args, "--out", str(out)], cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=600)
+        done = _launch([*launcher, "-m", "rrs", "eval", *args, "--out", str(out)], env)
         assert done.returncode == 0, done.stderr[-2000:]
         return json.loads((out / "results.json").read_text())
 
@@ -109,8 +117,7 @@ def test_a_two_process_evaluation_gives_the_answers_of_one(tmp_path, tiny_worksp
 
 
 def _rrs(launcher: list[str], args: list[str], env: dict[str, str]) -> None:
-    done = subprocess.run([*launcher, "-m", "rrs", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=600)
+    done = _launch([*launcher, "-m", "rrs", *args], env)
     assert done.returncode == 0, done.stderr[-2000:]
 
 
