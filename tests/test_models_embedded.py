@@ -124,3 +124,18 @@ def test_default_subject_renders_no_system_turn(embedded):
         assert "<|im_start|>system" not in pieces[0]
     else:
         assert pieces[0].startswith("<|im_start|>system\n" + embedded.system_prompt)
+
+
+def test_sampled_answers_share_the_prompt_and_match_plain_generate(embedded, spoken):
+    """Several answers per question come from one prefill (rrs.models.shared_prompt), drawn as plain
+    ``generate`` draws them: the same text for the same seed."""
+    settings = GenerationSettings(max_new_tokens=10, do_sample=True, num_return_sequences=3, seed=5)
+    shared = embedded.generate(spoken, "audio-text", settings=settings)
+    inputs = embedded.build_inputs(spoken, "audio-text", None)
+    torch.manual_seed(5)
+    with torch.no_grad():
+        plain = embedded.model.generate(**inputs, max_new_tokens=10, do_sample=True, num_return_sequences=3,
+                                        temperature=0.7, top_p=0.9, top_k=0, pad_token_id=embedded.pad_token_id)
+    texts = [t.strip() for t in embedded.tokenizer.batch_decode(plain, skip_special_tokens=True)]
+    assert [a for answers in shared for a in answers] == texts
+    assert len(shared) == 2 and all(len(a) == 3 for a in shared)

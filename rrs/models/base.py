@@ -27,6 +27,7 @@ from rrs.models.query import (
     needs_audio,
     user_text,
 )
+from rrs.models.shared_prompt import can_share_prompt, generate_sharing_prompt
 
 __all__ = [
     "DEFAULT_INSTRUCTION",
@@ -119,7 +120,11 @@ class LALM(ABC):
         """Names of the modules that stay frozen in tuning (audio encoder, projector)."""
 
     def generate_from_inputs(self, inputs: dict[str, Any], **kwargs: Any) -> Any:
-        """Run ``generate``; return only the newly generated token ids."""
+        """Run ``generate``; return only the newly generated token ids. Several answers per prompt share the
+        prompt's forward pass where the inputs allow it (:mod:`rrs.models.shared_prompt`)."""
+        k = int(kwargs.get("num_return_sequences") or 1)
+        if can_share_prompt(inputs, k):
+            return generate_sharing_prompt(self.model, inputs, **kwargs)
         out = self.model.generate(**inputs, **kwargs)
         if "input_ids" in inputs:
             out = out[:, inputs["input_ids"].shape[1] :]
