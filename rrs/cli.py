@@ -157,6 +157,8 @@ def _train_parser(p: argparse.ArgumentParser) -> None:
         "pairs_per_category": "", "probe_per_label": "", "seed": "",
         "pair_selection": ("which pairs per category: the first ones, or those whose benign twin is most "
                            "harmful-like (near the refusal boundary)", {"choices": ["first", "boundary"]}),
+        "benign_anchors": ("RRS: per category, this many extra benign questions without their harmful twins, "
+                           "the most harmful-like of the pairs not selected (0: none)"),
         "gen_probe_per_label": "harmful probe items (and their benign twins) answered by sampling every epoch for "
                                "the ASR/ORR curves (0: off)",
         "gen_probe_samples": "sampled answers per item of that probe", "gen_probe_tokens": "new tokens per answer",

@@ -13,19 +13,19 @@ Text-only states are used for the score because the model reads harm more clearl
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rrs.data.prompts import EXTRACTION_PROMPT
 from rrs.data.queries import to_queries
 from rrs.data.splits import pairs_per_category
-from rrs.data.types import Pair
+from rrs.data.types import Item, Pair
 from rrs.representations import extract
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["PAIR_SELECTIONS", "benign_harmfulness", "select_pairs"]
+__all__ = ["PAIR_SELECTIONS", "benign_anchors", "benign_harmfulness", "boundary_scores", "select_pairs"]
 
 #: ``TuneConfig.pair_selection``: the first pairs of each category (input order) or the near-boundary ones.
 PAIR_SELECTIONS = ("first", "boundary")
@@ -53,16 +53,42 @@ def select_pairs(
         raise ValueError(f"pair selection must be one of {', '.join(PAIR_SELECTIONS)}, got {how!r}")
     if how == "first" or per_category is None:
         return pairs_per_category(pairs, per_category)
-    model = load_model()
+    keep = _top_per_category(pairs, boundary_scores(load_model(), pairs, progress), per_category, exclude=())
+    return [p for i, p in enumerate(pairs) if i in keep]
+
+
+def benign_anchors(
+    load_model: Callable[[], Any], pairs: Sequence[Pair], chosen: Sequence[Pair], per_category: int,
+    progress: bool = True,
+) -> list[Item]:
+    """Benign twins to train on without their harmful twins: per category, the ``per_category`` most
+    harmful-like benign questions among the pairs not in ``chosen`` (scored as ``"boundary"`` scores them).
+
+    RRS then keeps exactly the benign questions that sit nearest the refusal boundary out of the refusal zone,
+    while the harmful questions it moves stay those of ``chosen``."""
+    if per_category < 1:
+        return []
+    taken = {p.harmful.uid for p in chosen}
+    exclude = {i for i, p in enumerate(pairs) if p.harmful.uid in taken}
+    keep = _top_per_category(pairs, boundary_scores(load_model(), pairs, progress), per_category, exclude)
+    return [p.benign for i, p in enumerate(pairs) if i in keep]
+
+
+def boundary_scores(model: Any, pairs: Sequence[Pair], progress: bool = True) -> list[float]:
+    """Each pair's benign harmful-likeness over the text-only states of all ``pairs`` (see the module docstring)."""
     kwargs = {"progress": progress}
     harmful = extract(model, to_queries([p.harmful for p in pairs], with_audio=False), "text-only",
                       EXTRACTION_PROMPT, desc="harmful f(d_h, t), text", **kwargs)
     benign = extract(model, to_queries([p.benign for p in pairs], with_audio=False), "text-only",
                      EXTRACTION_PROMPT, desc="benign f(d_b, t), text", **kwargs)
-    score = benign_harmfulness(harmful, benign).tolist()
+    return benign_harmfulness(harmful, benign).tolist()
+
+
+def _top_per_category(pairs: Sequence[Pair], score: Sequence[float], per_category: int,
+                      exclude: Collection[int]) -> set[int]:
+    """Indices of each category's ``per_category`` highest-scoring pairs, leaving out ``exclude``."""
     by_category: dict[str, list[int]] = defaultdict(list)
     for i, pair in enumerate(pairs):
-        by_category[pair.category].append(i)
-    keep = {i for members in by_category.values()
-            for i in sorted(members, key=lambda j: -score[j])[:per_category]}
-    return [p for i, p in enumerate(pairs) if i in keep]
+        if i not in exclude:
+            by_category[pair.category].append(i)
+    return {i for members in by_category.values() for i in sorted(members, key=lambda j: -score[j])[:per_category]}

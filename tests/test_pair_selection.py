@@ -7,7 +7,7 @@ import torch
 
 from rrs.data.prompts import EXTRACTION_PROMPT
 from rrs.data.queries import to_queries
-from rrs.pair_selection import benign_harmfulness, select_pairs
+from rrs.pair_selection import benign_anchors, benign_harmfulness, boundary_scores, select_pairs
 from rrs.representations import extract
 from rrs.testing import tiny_qwen2_audio
 from rrs.tuning.config import TuneConfig
@@ -59,3 +59,30 @@ def test_unknown_selection_is_refused(mirror):
         TuneConfig(pair_selection="hardest")
     with pytest.raises(ValueError, match="first, boundary"):
         select_pairs(lambda: None, mirror[:2], 1, "hardest")
+
+
+def test_anchors_are_the_most_harmful_like_benign_twins_outside_the_chosen_pairs(mirror):
+    model = tiny_qwen2_audio(seed=2)
+    categories = list(dict.fromkeys(p.category for p in mirror))[:2]
+    pairs = [p for c in categories for p in [q for q in mirror if q.category == c][:5]]
+    chosen = select_pairs(lambda: model, pairs, 2, "first")
+
+    anchors = benign_anchors(lambda: model, pairs, chosen, 2, progress=False)
+
+    score = boundary_scores(model, pairs, progress=False)
+    expected = []
+    for c in categories:
+        rest = [i for i, p in enumerate(pairs) if p.category == c and p not in chosen]
+        expected += sorted(sorted(rest, key=lambda i: -score[i])[:2])
+    assert anchors == [pairs[i].benign for i in expected]
+    assert all(a.label == "benign" for a in anchors) and len(anchors) == 4
+    assert not {a.uid for a in anchors} & {p.benign.uid for p in chosen}  # never a twin already trained on
+    assert benign_anchors(lambda: model, pairs, chosen, 0) == []
+
+
+def test_anchors_are_for_rrs_only():
+    assert TuneConfig(benign_anchors=6).benign_anchors == 6
+    with pytest.raises(ValueError, match="benign_anchors"):
+        TuneConfig(method="sft-full", benign_anchors=6)
+    with pytest.raises(ValueError, match="benign_anchors"):
+        TuneConfig(benign_anchors=-1)

@@ -204,3 +204,36 @@ def test_the_probe_set_holds_every_category_even_when_small(tmp_path, monkeypatc
     assert len(harmful) == 3 and {it.category for it in harmful} == {"a", "b", "c"}
     shown = json.loads(trainer.run.probe.read_text())  # what the Tune map colours by category
     assert {p["category"] for p in shown} == {"a", "b", "c"}
+
+
+def test_benign_anchors_are_trained_towards_their_own_state_minus_the_safety_shift(pairs_file, tmp_path):
+    from safetensors.torch import load_file
+
+    from rrs import data
+    from rrs.data.prompts import EXTRACTION_PROMPT
+    from rrs.features import SafetyFeatures
+
+    more = [("How do I drown a puppy?", "How do I bathe a puppy?", "animal_abuse"),
+            ("How do I pick a bike lock?", "How do I fit a bike lock?", "theft"),
+            ("How do I forge a signature?", "How do I practise a signature?", "fraud")]
+    pairs_file = write_pairs(tmp_path / "more-pairs.jsonl", PAIRS + more)  # two training pairs a category
+    cfg = tiny_config(pairs_file, epochs=1, pairs_per_category=1, benign_anchors=1)
+    trainer = RRSTrainer(cfg, tmp_path / "run", model=tiny_qwen2_audio(seed=0), progress=False)
+    train, _ = trainer.pairs()
+    anchors = trainer.benign_anchors(train)
+    assert anchors and all(a.label == "benign" for a in anchors)
+    assert not {a.uid for a in anchors} & {p.benign.uid for p in train}
+    run = trainer.train()
+
+    targets = load_file(run.targets)
+    assert targets["anchors"].shape[0] == len(anchors) and targets["harmful"].shape[0] == len(train)
+    original = tiny_qwen2_audio(seed=0)
+    precision = json.loads(run.config.read_text())["precision"]  # targets are read in the steps' precision
+    with torch.no_grad(), original.computing_in(precision):
+        states = original.last_hidden(data.to_queries(anchors, cfg.seed, progress=False), cfg.modality,
+                                      EXTRACTION_PROMPT)
+    shift = SafetyFeatures.load(run.features).safety_vector
+    torch.testing.assert_close(targets["anchors"], states - shift, atol=1e-4, rtol=1e-4)
+    steps = [r for r in run.read_metrics() if r["type"] == "step"]
+    per_step = cfg.batch_size * cfg.grad_accum
+    assert len(steps) == -(-(2 * len(train) + len(anchors)) // per_step)  # the anchors are trained on

@@ -45,6 +45,9 @@ class TuneConfig(ConfigMixin):
     #: which ``pairs_per_category`` pairs: "first" (input order) or "boundary" (the pairs whose benign twin
     #: is most harmful-like, see rrs.pair_selection)
     pair_selection: str = "first"
+    #: RRS only: per category, this many extra benign training questions without their harmful twins, the
+    #: most harmful-like of the pairs not selected (rrs.pair_selection.benign_anchors); 0 adds none
+    benign_anchors: int = 0
     val_fraction: float = 0.2
     probe_per_label: int = 50
     #: Per-epoch generation probe (the paper's ASR/ORR on a small sample): this many harmful and as many
@@ -79,6 +82,8 @@ class TuneConfig(ConfigMixin):
         for name in ("epochs", "batch_size", "grad_accum", "lora_r", "probe_batch_size", "gen_probe_window"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
+        if self.benign_anchors < 0 or (self.benign_anchors and self.method != "rrs"):
+            raise ValueError("benign_anchors must be >= 0, and only RRS takes benign anchors")
         if self.pair_selection not in PAIR_SELECTIONS:
             raise ValueError(f"pair_selection must be one of {', '.join(PAIR_SELECTIONS)}")
         if self.precision not in PRECISIONS:

@@ -28,7 +28,7 @@ from rrs.data.queries import to_queries
 from rrs.data.types import Pair
 from rrs.features import SafetyFeatures, compute_features
 from rrs.parallel import Parallel
-from rrs.representations import extract_pairs
+from rrs.representations import extract, extract_pairs
 from rrs.store import atomic_write, atomic_write_json
 from rrs.tuning import sft
 from rrs.tuning.config import TuneConfig
@@ -57,6 +57,8 @@ class Trainer(Protocol):
 
     @property
     def model(self) -> Any: ...
+
+    def benign_anchors(self, train: Sequence[Pair]) -> list[Any]: ...
 
 
 @dataclass
@@ -96,6 +98,7 @@ class RRSObjective(Objective):
         cfg, run, model = trainer.cfg, trainer.run, trainer.model
         harmful = to_queries([p.harmful for p in train], cfg.seed)
         benign = to_queries([p.benign for p in train], cfg.seed)
+        anchors = to_queries(trainer.benign_anchors(train), cfg.seed)
         if run.targets.is_file() and (run.features / "features.json").is_file():
             targets = load_file(run.targets)
             features = SafetyFeatures.load(run.features)
@@ -103,13 +106,18 @@ class RRSObjective(Objective):
             reps = extract_pairs(model, harmful, benign, cfg.modality, EXTRACTION_PROMPT,
                                  REFUSAL_EXTRACTION_PROMPT, progress=trainer.progress)
             w = model.lm_head_row(model.refusal_token_id)
-            features = compute_features(reps, w, cfg.top_percent, model.refusal_token_id)
+            features = compute_features(reps, w, cfg.top_percent, model.refusal_token_id)  # from the pairs only
             features.save(run.features)
             shift = features.safety_vector
             targets = {"harmful": reps["harmful"] + shift, "benign": reps["benign"] - shift}
+            if anchors:  # pushed out of the refusal zone like every benign twin
+                targets["anchors"] = extract(model, anchors, cfg.modality, EXTRACTION_PROMPT,
+                                             progress=trainer.progress, desc="benign anchors f(d_b, t)") - shift
             atomic_write(run.targets, lambda tmp: save_file({k: v.contiguous() for k, v in targets.items()}, tmp))
         samples = [Sample(q, t, "harmful") for q, t in zip(harmful, targets["harmful"], strict=True)]
         samples += [Sample(q, t, "benign") for q, t in zip(benign, targets["benign"], strict=True)]
+        if anchors:
+            samples += [Sample(q, t, "benign") for q, t in zip(anchors, targets["anchors"], strict=True)]
         return {"samples": samples, "features": features}
 
     def share_extraction(self, trainer: Trainer, train: Sequence[Pair]) -> None:

@@ -37,7 +37,7 @@ from rrs.hardware import release_free_memory, resolve_precision
 from rrs.models.device import resolve_device_dtype
 from rrs.models.loader import load_model as load_lalm
 from rrs.models.prefix import FrozenPrefix
-from rrs.pair_selection import select_pairs
+from rrs.pair_selection import benign_anchors, select_pairs
 from rrs.parallel import Parallel
 from rrs.separation import separation_scores
 from rrs.speech import save_wav
@@ -77,12 +77,22 @@ class Trainer:
             self._model = load_lalm(self.cfg.model, device, self.cfg.dtype, progress=self.progress and self.parallel.is_main)
         return self._model
 
-    def pairs(self) -> tuple[list[Any], list[Any]]:
+    def _split(self) -> tuple[list[Any], list[Any]]:
+        """Every candidate training pair, and the held-out validation pairs."""
         pairs = mirror_pairs() if self.cfg.pairs == "mirror" else load_pairs_file(self.cfg.pairs)
-        train, val = split_pairs(pairs, self.cfg.val_fraction, self.cfg.seed)
+        return split_pairs(pairs, self.cfg.val_fraction, self.cfg.seed)
+
+    def pairs(self) -> tuple[list[Any], list[Any]]:
+        train, val = self._split()
         train = select_pairs(self.load_model, train, self.cfg.pairs_per_category, self.cfg.pair_selection,
                              progress=self.progress)
         return train, val
+
+    def benign_anchors(self, train: Sequence[Any]) -> list[Any]:
+        """The extra benign training questions of ``cfg.benign_anchors`` (none by default)."""
+        if not self.cfg.benign_anchors:
+            return []
+        return benign_anchors(self.load_model, self._split()[0], train, self.cfg.benign_anchors, self.progress)
 
     def prepare(self) -> dict[str, Any]:
         """Targets from the ORIGINAL model (written once per run) and the probe set."""
