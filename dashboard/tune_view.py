@@ -32,7 +32,7 @@ CATEGORY_PALETTE = (
 #: The form's fields: TuneConfig's, with the LoRA layers as text (``rrs.config.parse_layers``).
 FORM_FIELDS = ("model", "device", "method", "pairs", "modality", "top_percent", "penalty", "lora_r", "lora_alpha",
                "lora_dropout", "layers", "lr", "epochs", "batch_size", "grad_accum", "pairs_per_category",
-               "pair_selection", "probe_per_label", "gen_probe_per_label", "seed")
+               "pair_selection", "benign_anchors", "probe_per_label", "gen_probe_per_label", "seed")
 
 
 def preset_values(name: str) -> dict[str, Any]:

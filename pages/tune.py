@@ -73,7 +73,7 @@ with st.expander("New run", expanded=not runs and not recorded_runs, icon=":mate
                        help="RRS, or one of the paper's SFT baselines (same LoRA, penalty and run directory). "
                             "Top-m% only matters for RRS.")
         widgets.device_select(c[3], "tune_device")
-        c = st.columns(5)
+        c = st.columns(6)
         c[0].text_input("Pairs", key="tune_pairs", help="'mirror' or a CSV/JSONL file (harmful, benign, category)")
         c[1].number_input("Pairs per category", min_value=0, max_value=10_000, step=1, key="tune_pairs_per_category",
                           help="Training pairs per category (0 = all).")
@@ -81,9 +81,12 @@ with st.expander("New run", expanded=not runs and not recorded_runs, icon=":mate
                        help="'first': each category's first pairs. 'boundary': the pairs whose benign twin the "
                             "model reads as most harmful-like (text-only states), i.e. nearest the refusal "
                             "boundary. Only matters when pairs per category is set.")
-        c[3].number_input("Probe items per label", min_value=1, max_value=1000, step=1, key="tune_probe_per_label",
+        c[3].number_input("Benign anchors", min_value=0, max_value=10_000, step=1, key="tune_benign_anchors",
+                          help="RRS only: per category, this many extra benign questions trained without their "
+                               "harmful twins, the most harmful-like of the pairs not selected (0 = none).")
+        c[4].number_input("Probe items per label", min_value=1, max_value=1000, step=1, key="tune_probe_per_label",
                           help="Held-out items whose representations are mapped and scored every epoch.")
-        c[4].selectbox("Modality", MODALITIES, key="tune_modality")
+        c[5].selectbox("Modality", MODALITIES, key="tune_modality")
         c = st.columns(4)
         c[0].number_input("Top-m % of features", min_value=0.5, max_value=100.0, step=0.5, key="tune_top_percent")
         c[1].number_input("λ penalty", min_value=0.0, max_value=1e6, step=0.1, format="%.3g", key="tune_penalty",

@@ -17,6 +17,8 @@ def test_estimate_grows_with_the_work_and_presets_are_ordered():
     longer = estimate_tune(TuneConfig.from_dict({**DEMO_CONFIG.to_dict(), "epochs": 8}))
     assert longer.train_seconds == pytest.approx(2 * demo.train_seconds, abs=0.2)
     assert demo.steps == 4 * -(-2 * 84 // 8)  # 84 training pairs at 6 per category, batch 8, 4 epochs
+    anchored = estimate_tune(TuneConfig.from_dict({**DEMO_CONFIG.to_dict(), "benign_anchors": 6}))
+    assert anchored.steps == 4 * -(-(2 * 84 + 84) // 8)  # 6 benign anchors more in each of the 14 categories
     assert estimate_tune(TuneConfig(model="/some/checkpoint")) is None
     assert "no estimate" in describe(None) and "reference figures" in describe(demo)
 

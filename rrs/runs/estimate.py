@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import statistics
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,11 +63,15 @@ def format_duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def _train_pairs(cfg: TuneConfig) -> int:
+def _train_samples(cfg: TuneConfig) -> tuple[int, int]:
+    """Training pairs and benign anchors of ``cfg`` on Mirror; (0, 0) for a pairs file."""
     if cfg.pairs != "mirror":
-        return 0
+        return 0, 0
     train, _ = split_pairs(mirror_pairs(), cfg.val_fraction, cfg.seed)
-    return len(pairs_per_category(train, cfg.pairs_per_category))
+    chosen = pairs_per_category(train, cfg.pairs_per_category)
+    left = Counter(p.category for p in train)
+    left.subtract(p.category for p in chosen)
+    return len(chosen), sum(min(cfg.benign_anchors, n) for n in left.values())
 
 
 def _measured_scale(cfg: TuneConfig, runs_root: Path | None, base: dict[str, float]) -> float | None:
@@ -99,8 +104,9 @@ def estimate_tune(cfg: TuneConfig, runs_root: str | Path | None = None) -> RunEs
         return None
     scale = _measured_scale(cfg, Path(runs_root) if runs_root else None, base)
     costs = {k: v * (scale or 1.0) for k, v in base.items()}
-    n_pairs = _train_pairs(cfg) or 100
-    samples = 2 * n_pairs
+    n_pairs, n_anchors = _train_samples(cfg)
+    n_pairs = n_pairs or 100
+    samples = 2 * n_pairs + n_anchors
     per_step = cfg.batch_size * cfg.grad_accum
     steps = cfg.epochs * -(-samples // per_step)
     train = steps * per_step * costs["sample_step"]

@@ -33,6 +33,7 @@ def test_tune_form_launches_a_job_and_the_page_shows_curves_and_map(dirs, tiny):
     assert "sft-shallow-parallel" in at.selectbox(key="tune_method").options
     assert at.selectbox(key="tune_pair_selection").value == "first"
     assert at.selectbox(key="tune_pair_selection").options == ["first", "boundary"]
+    assert at.number_input(key="tune_benign_anchors").value == 0
     at.text_input(key="tune_name").set_value("tiny-run")
     at.text_input(key="tune_pairs").set_value(tiny["pairs"])
     at.text_input(key="tune_layers").set_value("all")
@@ -155,6 +156,9 @@ def test_tune_config_from_form_values():
     assert tune_view.tune_config({"pair_selection": "boundary"}).pair_selection == "boundary"
     with pytest.raises(ValueError, match="pair_selection"):
         tune_view.tune_config({"pair_selection": "hardest"})
+    assert tune_view.tune_config({"benign_anchors": 6}).benign_anchors == 6
+    with pytest.raises(ValueError, match="benign_anchors"):
+        tune_view.tune_config({"benign_anchors": 6, "method": "sft-full"})
     assert cfg.method == "rrs" and tune_view.tune_config({"method": "sft-deep"}).method == "sft-deep"
     assert tune_view.tune_config({}) == DEMO_CONFIG  # the form's defaults are the demo configuration
     for bad in ("sixteen", "5-3", "1,,2"):
