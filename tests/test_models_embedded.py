@@ -139,3 +139,18 @@ def test_sampled_answers_share_the_prompt_and_match_plain_generate(embedded, spo
     texts = [t.strip() for t in embedded.tokenizer.batch_decode(plain, skip_special_tokens=True)]
     assert [a for answers in shared for a in answers] == texts
     assert len(shared) == 2 and all(len(a) == 3 for a in shared)
+
+
+def test_bf16_answers_are_the_same_with_the_weights_cast_once(embedded, spoken):
+    """Under bf16 autocast on a CPU, generate holds the frozen linear weights in bf16 (rrs.models.bf16_weights):
+    the same operands, so the same answers as autocast casting them at every token."""
+    from unittest import mock
+
+    settings = GenerationSettings(max_new_tokens=10, do_sample=True, num_return_sequences=2, seed=3)
+    with embedded.computing_in("bf16"):
+        swapped = embedded.generate(spoken, "audio-text", settings=settings)
+        with mock.patch("rrs.models.base.frozen_linears_in_bf16") as off:
+            off.return_value.__enter__.return_value = 0
+            plain = embedded.generate(spoken, "audio-text", settings=settings)
+    assert off.called and swapped == plain
+    assert all(p.dtype == torch.float32 for p in embedded.model.parameters())

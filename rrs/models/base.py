@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from rrs.models.bf16_weights import frozen_linears_in_bf16
 from rrs.models.device import resolve_device_dtype, weights_fingerprint
 from rrs.models.query import (
     DEFAULT_INSTRUCTION,
@@ -323,7 +324,8 @@ class LALM(ABC):
             kwargs.update(temperature=None, top_p=None, top_k=None)
         if settings.seed is not None:
             torch.manual_seed(settings.seed)
-        with torch.no_grad(), self._autocast():
+        cpu_bf16 = self.compute_precision == "bf16" and self.device.type == "cpu"
+        with torch.no_grad(), self._autocast(), frozen_linears_in_bf16(self.model, enabled=cpu_bf16):
             new_tokens = self.generate_from_inputs(inputs, **kwargs)
         texts = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
         k = settings.num_return_sequences
