@@ -56,6 +56,17 @@ def rss_gib() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**30
 
 
+def available_gib() -> float | None:
+    """Memory the OS can still hand out without swapping (``MemAvailable``), in GiB; ``None`` where unknown."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / 2**20
+    except (OSError, IndexError, ValueError):
+        pass
+    return None
+
+
 def release_free_memory() -> None:
     """Hand freed heap pages back to the OS (glibc ``malloc_trim``); a no-op on other C libraries.
 

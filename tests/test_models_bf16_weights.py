@@ -48,3 +48,13 @@ def test_trainable_weights_are_left_alone():
         assert model.lm_head.weight.dtype == torch.float32 and n == 14
         assert model.model.layers[0].mlp.up_proj.weight.dtype == torch.bfloat16
     assert model.model.layers[0].mlp.up_proj.weight.dtype == torch.float32
+
+
+def test_nothing_is_swapped_without_memory_for_the_copies(monkeypatch):
+    model = _tiny_llm(tied=False)
+    monkeypatch.setattr("rrs.models.bf16_weights.available_gib", lambda: 1e-9)
+    with frozen_linears_in_bf16(model) as n:
+        assert n == 0 and model.model.layers[0].mlp.up_proj.weight.dtype == torch.float32
+    monkeypatch.setattr("rrs.models.bf16_weights.available_gib", lambda: None)  # unknown: swap
+    with frozen_linears_in_bf16(model) as n:
+        assert n == 15

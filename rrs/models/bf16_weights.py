@@ -5,7 +5,9 @@ weight only while the weight requires grad, and frozen weights (all of them when
 decoded token casts every weight again: on the 1.5B embedded model that is 6 GB read and 3 GB written per
 token, more than the token's matmuls cost on two cores. Inside :func:`frozen_linears_in_bf16` the frozen
 ``nn.Linear`` weights are bf16 copies, cast once; autocast then has nothing to cast, and the products are the
-same numbers (the same bf16 operands). On exit the fp32 weights are put back, tied ones included.
+same numbers (the same bf16 operands). On exit the fp32 weights are put back, tied ones included. The
+copies take 2 bytes a weight (3 GB for the 1.5B); where the OS has not that much to spare, nothing is
+swapped and autocast casts as before.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from typing import Any
+
+from rrs.hardware import available_gib
 
 __all__ = ["frozen_linears_in_bf16"]
 
@@ -24,15 +28,18 @@ def frozen_linears_in_bf16(module: Any, enabled: bool = True) -> Iterator[int]:
     import torch
 
     swapped: list[tuple[Any, Any]] = []
+    layers = [layer for layer in module.modules() if enabled and isinstance(layer, torch.nn.Linear)
+              and layer.weight.dtype == torch.float32 and not layer.weight.requires_grad]
+    needed = sum(layer.weight.numel() * 2 for layer in layers) / 2**30
+    free = available_gib()
+    if free is not None and needed > 0.8 * free:  # no room for the copies: autocast keeps casting instead
+        layers = []
     try:
-        if enabled:
-            with torch.no_grad():
-                for layer in module.modules():
-                    weight = getattr(layer, "weight", None)
-                    if (isinstance(layer, torch.nn.Linear) and weight is not None and weight.dtype == torch.float32
-                            and not weight.requires_grad):
-                        layer.weight = torch.nn.Parameter(weight.to(torch.bfloat16), requires_grad=False)
-                        swapped.append((layer, weight))
+        with torch.no_grad():
+            for layer in layers:
+                weight = layer.weight
+                layer.weight = torch.nn.Parameter(weight.to(torch.bfloat16), requires_grad=False)
+                swapped.append((layer, weight))
         yield len(swapped)
     finally:
         for layer, weight in swapped:
