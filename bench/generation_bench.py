@@ -16,7 +16,6 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any
 from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -54,13 +53,9 @@ def main() -> None:
                 model.generate(queries[i : i + args.batch], "audio-text", None, settings)
         return time.perf_counter() - start
 
-    def cast_every_token() -> Any:  # what autocast does with frozen fp32 weights when nothing casts them first
-        swap = mock.patch("rrs.models.base.frozen_linears_in_bf16")
-        return swap
-
     answer_all()  # warm-up: allocator, kernels
     both = answer_all()
-    with cast_every_token() as off:
+    with mock.patch("rrs.models.base.frozen_linears_in_bf16") as off:  # autocast casts at every token
         off.return_value.__enter__.return_value = 0
         shared = answer_all()
         with mock.patch("rrs.models.base.can_share_prompt", return_value=False):
