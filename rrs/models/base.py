@@ -256,6 +256,13 @@ class LALM(ABC):
         finally:
             self.compute_precision = before
 
+    def frozen_weights_in_bf16(self, precision: str | None = None) -> Any:
+        """A block in which the frozen linear weights are bf16 copies, cast once, where ``precision`` (default:
+        the current one) is "bf16" on a CPU; elsewhere it changes nothing. Forward passes inside it must run
+        under autocast (:mod:`rrs.models.bf16_weights`)."""
+        precision = precision or self.compute_precision
+        return frozen_linears_in_bf16(self.model, enabled=precision == "bf16" and self.device.type == "cpu")
+
     def _autocast(self) -> Any:
         import torch
 
@@ -324,8 +331,7 @@ class LALM(ABC):
             kwargs.update(temperature=None, top_p=None, top_k=None)
         if settings.seed is not None:
             torch.manual_seed(settings.seed)
-        cpu_bf16 = self.compute_precision == "bf16" and self.device.type == "cpu"
-        with torch.no_grad(), self._autocast(), frozen_linears_in_bf16(self.model, enabled=cpu_bf16):
+        with torch.no_grad(), self._autocast(), self.frozen_weights_in_bf16():
             new_tokens = self.generate_from_inputs(inputs, **kwargs)
         texts = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
         k = settings.num_return_sequences

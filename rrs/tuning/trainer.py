@@ -140,7 +140,7 @@ class Trainer:
         self.run.write_status(message=f"epoch {epoch}: scoring the probe set ({len(probe)} representations"
                                       + (f", {answers} sampled answers)" if answers else ")"))
         reps = []
-        with torch.no_grad(), model.computing_in(self.cfg.precision):
+        with torch.no_grad(), model.computing_in(self.cfg.precision), model.frozen_weights_in_bf16():
             size, prefix = self.cfg.probe_batch_size, self._probe_prefix()
             for start in range(0, len(probe), size):
                 batch = probe[start : start + size]
@@ -291,46 +291,48 @@ class Trainer:
             rng.shuffle(order)
             peft_model.train()
             started = time.time()
-            for step in range(steps_per_epoch):
-                chunk = order[step * per_step : (step + 1) * per_step]
-                prompt = rng.choice(PROMPT_POOL)
-                optimiser.zero_grad(set_to_none=True)
-                rep_total = 0.0
-                penalty = None
-                micro_size = cfg.batch_size * par.world
-                micros = [chunk[m * micro_size : (m + 1) * micro_size] for m in range(cfg.grad_accum)]
-                micros = [m for m in micros if m]
-                for index, micro in enumerate(micros):
-                    ids, weight = par.share(micro, cfg.batch_size)
-                    last = index == len(micros) - 1
-                    # the objective's own draws (e.g. sft-deep's prefill cut): per rank and micro-batch
-                    loss_rng = random.Random(f"{cfg.seed}-{epoch}-{step}-{index}-{par.rank}")
-                    with par.no_sync(wrapped, sync=last):
-                        with model.computing_in(cfg.precision):
-                            rep_loss = self.batch_loss([samples[i] for i in ids], prompt, loss_rng)
-                        share = rep_loss * (weight * len(ids) * par.world / len(chunk))
-                        if last:
-                            penalty = lora_delta_penalty(peft_model)
-                            if cfg.penalty > 0:  # identical on every rank: DDP's average keeps it whole
-                                share = share + cfg.penalty * penalty
-                        share.backward()
-                    rep_total += float(rep_loss.detach()) * weight * len(ids) / len(chunk)
-                rep_total = par.total(rep_total)
-                torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-                optimiser.step()
-                release_free_memory()  # variable-length batches fragment the CPU heap (docs/EMBEDDED.md)
-                row = {"type": "step", "epoch": epoch, "step": (epoch - 1) * steps_per_epoch + step + 1,
-                       "rep_loss": round(rep_total, 4), "penalty": float(f"{float(penalty.detach()):.6g}"),
-                       "loss": round(rep_total + cfg.penalty * float(penalty.detach()), 4), "prompt": prompt}
-                if main:
-                    self.run.append_metric(row)
-                bar.update(1)
-                bar.set_postfix(loss=f"{row['loss']:.2f}")
-                self._status(epoch=epoch - 1, step=row["step"], loss=row["loss"],
-                             message=f"training epoch {epoch} of {cfg.epochs}")
-                steps_run += 1
-                if stop_after_steps is not None and steps_run >= stop_after_steps:
-                    raise KeyboardInterrupt("stop_after_steps reached")
+            # the frozen weights are cast to bf16 once per epoch, not by autocast in every forward pass
+            with model.frozen_weights_in_bf16(cfg.precision):
+                for step in range(steps_per_epoch):
+                    chunk = order[step * per_step : (step + 1) * per_step]
+                    prompt = rng.choice(PROMPT_POOL)
+                    optimiser.zero_grad(set_to_none=True)
+                    rep_total = 0.0
+                    penalty = None
+                    micro_size = cfg.batch_size * par.world
+                    micros = [chunk[m * micro_size : (m + 1) * micro_size] for m in range(cfg.grad_accum)]
+                    micros = [m for m in micros if m]
+                    for index, micro in enumerate(micros):
+                        ids, weight = par.share(micro, cfg.batch_size)
+                        last = index == len(micros) - 1
+                        # the objective's own draws (e.g. sft-deep's prefill cut): per rank and micro-batch
+                        loss_rng = random.Random(f"{cfg.seed}-{epoch}-{step}-{index}-{par.rank}")
+                        with par.no_sync(wrapped, sync=last):
+                            with model.computing_in(cfg.precision):
+                                rep_loss = self.batch_loss([samples[i] for i in ids], prompt, loss_rng)
+                            share = rep_loss * (weight * len(ids) * par.world / len(chunk))
+                            if last:
+                                penalty = lora_delta_penalty(peft_model)
+                                if cfg.penalty > 0:  # identical on every rank: DDP's average keeps it whole
+                                    share = share + cfg.penalty * penalty
+                            share.backward()
+                        rep_total += float(rep_loss.detach()) * weight * len(ids) / len(chunk)
+                    rep_total = par.total(rep_total)
+                    torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
+                    optimiser.step()
+                    release_free_memory()  # variable-length batches fragment the CPU heap (docs/EMBEDDED.md)
+                    row = {"type": "step", "epoch": epoch, "step": (epoch - 1) * steps_per_epoch + step + 1,
+                           "rep_loss": round(rep_total, 4), "penalty": float(f"{float(penalty.detach()):.6g}"),
+                           "loss": round(rep_total + cfg.penalty * float(penalty.detach()), 4), "prompt": prompt}
+                    if main:
+                        self.run.append_metric(row)
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{row['loss']:.2f}")
+                    self._status(epoch=epoch - 1, step=row["step"], loss=row["loss"],
+                                 message=f"training epoch {epoch} of {cfg.epochs}")
+                    steps_run += 1
+                    if stop_after_steps is not None and steps_run >= stop_after_steps:
+                        raise KeyboardInterrupt("stop_after_steps reached")
             train_seconds = time.time() - started
             if main:
                 rates = self.snapshot(epoch, probe, probe_items)
