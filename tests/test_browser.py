@@ -2,8 +2,10 @@
 
 The dashboard runs with ``streamlit run`` on a free local port. The test loads the embedded model on the
 Model page, then walks the other pages through the sidebar (one browser session, so the model stays
-loaded), asserts each page's key element and that no Streamlit exception box is shown, and saves
-screenshots to ``docs/screenshots/``. Needs Debian's ``chromium`` (``.ci/run`` installs it).
+loaded), asserts each page's key element and that no Streamlit exception box is shown, and takes a
+screenshot of each page: into a temporary folder, or into ``$RRS_SCREENSHOTS`` when set (the README's
+pictures: ``RRS_SCREENSHOTS=docs/screenshots make test-browser``). Needs Debian's ``chromium``
+(``.ci/run`` installs it).
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SHOTS = ROOT / "docs" / "screenshots"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -76,10 +77,11 @@ def _no_exception(page, name: str) -> None:
     assert boxes.count() == 0, f"{name}: Streamlit exception shown: {boxes.first.inner_text()[:500]}"
 
 
-def test_every_page_renders_in_chromium(server):
+def test_every_page_renders_in_chromium(server, tmp_path):
     from playwright.sync_api import sync_playwright
 
-    SHOTS.mkdir(parents=True, exist_ok=True)
+    shots = Path(os.environ.get("RRS_SCREENSHOTS") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 900})
@@ -93,7 +95,7 @@ def test_every_page_renders_in_chromium(server):
         _settle(page)
         _no_exception(page, "Model (loaded)")
         assert page.get_by_text("embedded").first.is_visible()
-        page.screenshot(path=str(SHOTS / "model.png"), full_page=True)
+        page.screenshot(path=str(shots / "model.png"), full_page=True)
         for link, heading in PAGES:
             page.locator('[data-testid="stSidebarNav"]').get_by_text(link, exact=True).click()
             _settle(page)
@@ -103,5 +105,5 @@ def test_every_page_renders_in_chromium(server):
                 page.get_by_text("Reproduce it with").first.wait_for(timeout=60_000)
             if link == "Tune":
                 page.get_by_text("ASR and ORR of sampled answers").first.wait_for(timeout=60_000)
-            page.screenshot(path=str(SHOTS / f"{link.lower()}.png"), full_page=True)
+            page.screenshot(path=str(shots / f"{link.lower()}.png"), full_page=True)
         browser.close()
