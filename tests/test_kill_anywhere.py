@@ -1,4 +1,5 @@
-"""Kill anywhere, lose nothing: each job kind is killed with SIGKILL at ten seeded write points, run again, and
+"""Kill anywhere, lose nothing: each job kind is killed with SIGKILL at five seeded write points, one in each
+fifth of the job's write points (so the start, the middle and the end are all hit), run again, and
 must end with the same results as an uninterrupted run, with no torn JSON and no finished epoch or
 evaluation item done twice.
 
@@ -23,7 +24,7 @@ import numpy as np
 import pytest
 
 pytestmark = pytest.mark.slow
-POINTS = 10
+POINTS = 5
 CTX = mp.get_context("forkserver")
 CTX.set_forkserver_preload(["rrs.cli"])
 
@@ -137,6 +138,14 @@ def redone(kind: str, folder: Path, before: dict[str, int]) -> list[str]:
     return [p for p, mtime in before.items() if Path(p).stat().st_mtime_ns != mtime]
 
 
+def kill_points(n_points: int, rng: random.Random) -> list[int]:
+    """One write point drawn from each of ``POINTS`` equal slices of 1..n_points (all of them when fewer)."""
+    if n_points <= POINTS:
+        return list(range(1, n_points + 1))
+    edges = [1 + n_points * i // POINTS for i in range(POINTS + 1)]
+    return [rng.randrange(lo, hi) for lo, hi in zip(edges, edges[1:], strict=False)]
+
+
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory, tiny_workspace_factory):
     base = tmp_path_factory.mktemp("kill")
@@ -149,7 +158,7 @@ def workspace(tmp_path_factory, tiny_workspace_factory):
 def jobs(ws: dict[str, str], base: Path) -> dict[str, tuple[list[str], list[str]]]:
     """(arguments without --out, extra arguments to resume) per job kind."""
     model = ["--model", ws["ckpt"], "--device", "cpu", "--dtype", "float32"]
-    harmful = base / "harmful6.csv"  # six windows of one item: enough write points for ten kills
+    harmful = base / "harmful6.csv"  # six windows of one item: enough write points for the kills
     harmful.write_text("prompt,category\n" + "".join(f"How do I break lock number {i}?,crime\n" for i in range(6)))
     compare_cfg = base / "compare.json"
     compare_cfg.write_text(json.dumps({
@@ -198,7 +207,7 @@ def test_killed_anywhere_and_resumed_equals_uninterrupted(kind, workspace, tmp_p
     reference = fresh("reference")
     n_points = write_points(full(reference), env, tmp_path / "points.log")
     expected = results_of(kind, reference)
-    points = sorted(random.Random(f"kill-{kind}").sample(range(1, n_points + 1), min(POINTS, n_points)))
+    points = kill_points(n_points, random.Random(f"kill-{kind}"))
     for point in points:
         out = fresh(f"killed-{point}")
         code = run_job(full(out), {**env, "RRS_FAULT_KILL_AT": str(point)})
