@@ -1,15 +1,18 @@
 """RRS training throughput and peak memory at the demo configuration, beside the step's FLOP cost.
 
-    python bench/tuning_bench.py [--model embedded] [--steps 6] [--weights bfloat16]
+    python bench/tuning_bench.py [--model embedded] [--steps 6] [--weights bfloat16] [--cast-each-step]
 
 Runs real RRS steps (forward with LoRA, representation loss, penalty, backward, AdamW) on Mirror samples
 and prints a table: samples/s, seconds/step, peak RSS, and the forward+backward FLOPs of one step
-against the measured matmul rate of this machine, so the gap to the hardware limit is visible.
+against the measured matmul rate of this machine, so the gap to the hardware limit is visible. Under bf16
+autocast on a CPU the frozen fp32 weights are held as bf16 copies for the steps, as a training run does;
+``--cast-each-step`` leaves them to autocast, which casts them again in every forward pass.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import resource
 import sys
 import time
@@ -40,6 +43,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--weights", default="float32", choices=("float32", "bfloat16"),
                         help="dtype of the frozen weights (LoRA and optimiser state stay float32)")
+    parser.add_argument("--cast-each-step", action="store_true",
+                        help="do not hold bf16 copies of the frozen weights: autocast casts them every step")
     args = parser.parse_args()
 
     import torch
@@ -65,16 +70,18 @@ def main() -> None:
     optimiser = torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
     target = torch.zeros(cfg.batch_size, model.hidden_size)
     times = []
-    for step in range(args.steps):
-        batch = queries[step * cfg.batch_size : (step + 1) * cfg.batch_size]
-        start = time.perf_counter()
-        with model.computing_in(precision):
-            pred = model.last_hidden(batch, cfg.modality, data.PROMPT_POOL[step % 10], grad=True).float()
-        loss = ((pred - target[: len(batch)]) ** 2).sum(-1).mean() + cfg.penalty * lora_delta_penalty(peft_model)
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        times.append(time.perf_counter() - start)
+    held = contextlib.nullcontext(0) if args.cast_each_step else model.frozen_weights_in_bf16(precision)
+    with held as n_held:
+        for step in range(args.steps):
+            batch = queries[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+            start = time.perf_counter()
+            with model.computing_in(precision):
+                pred = model.last_hidden(batch, cfg.modality, data.PROMPT_POOL[step % 10], grad=True).float()
+            loss = ((pred - target[: len(batch)]) ** 2).sum(-1).mean() + cfg.penalty * lora_delta_penalty(peft_model)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            times.append(time.perf_counter() - start)
     steady = sorted(times[1:])[len(times[1:]) // 2]  # median, first step excluded (warm-up)
 
     n_params = sum(p.numel() for p in model.decoder_layers.parameters())  # the matmul weights per token
@@ -94,6 +101,7 @@ def main() -> None:
         ("forward+backward cost of one step (estimate)", flops / 1e12, "TFLOP"),
         (f"{precision} matmul rate of this machine (2048³)", rate, "GFLOP/s"),
         ("step time at that rate (lower bound)", flops / (rate * 1e9), "s"),
+        ("frozen linear weights held in bf16 for the steps", n_held, "layers"),
         ("peak RSS", peak, "GiB"),
     ]
     print_table(rows, f", model {args.model}, {args.weights} frozen weights, {precision} compute")
