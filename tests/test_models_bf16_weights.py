@@ -50,6 +50,14 @@ def test_trainable_weights_are_left_alone():
     assert model.model.layers[0].mlp.up_proj.weight.dtype == torch.float32
 
 
+def test_kept_layers_stay_fp32():
+    model = _tiny_llm(tied=True)
+    with frozen_linears_in_bf16(model, keep=[model.lm_head]) as n:
+        assert n == 14 and model.lm_head.weight.dtype == torch.float32
+        assert model.model.layers[1].self_attn.o_proj.weight.dtype == torch.bfloat16
+    assert model.model.layers[1].self_attn.o_proj.weight.dtype == torch.float32
+
+
 def test_nothing_is_swapped_without_memory_for_the_copies(monkeypatch):
     model = _tiny_llm(tied=False)
     monkeypatch.setattr("rrs.models.bf16_weights.available_gib", lambda: 1e-9)

@@ -189,7 +189,9 @@ def test_gradient_checkpointing_gives_the_same_run(pairs_file, tmp_path):
     assert [r["loss"] for r in runs[True]] == pytest.approx([r["loss"] for r in runs[False]], rel=1e-5)
 
 
-def test_bf16_steps_on_cpu_hold_the_frozen_weights_in_bf16_with_the_same_losses(pairs_file, tmp_path, monkeypatch):
+@pytest.mark.parametrize("method", ["rrs", "sft-deep"])  # sft-deep's answer loss calls lm_head outside autocast
+def test_bf16_steps_on_cpu_hold_the_frozen_weights_in_bf16_with_the_same_losses(method, pairs_file, tmp_path,
+                                                                                monkeypatch):
     import contextlib
 
     from rrs.models import base
@@ -197,22 +199,24 @@ def test_bf16_steps_on_cpu_hold_the_frozen_weights_in_bf16_with_the_same_losses(
     real, swapped = base.frozen_linears_in_bf16, []
 
     @contextlib.contextmanager
-    def counted(module, enabled=True):
-        with real(module, enabled) as n:
+    def counted(module, enabled=True, keep=()):
+        with real(module, enabled, keep) as n:
             swapped.append(n)
             yield n
 
     losses = {}
     for hold in (True, False):
         monkeypatch.setattr(base, "frozen_linears_in_bf16",
-                            counted if hold else (lambda module, enabled=True: contextlib.nullcontext(0)))
-        cfg = tiny_config(pairs_file, epochs=1, lora_dropout=0.0, precision="bf16", device="cpu")
+                            counted if hold else (lambda module, enabled=True, keep=(): contextlib.nullcontext(0)))
+        cfg = tiny_config(pairs_file, method=method, epochs=1, lora_dropout=0.0, precision="bf16", device="cpu")
         model = tiny_qwen2_audio(seed=0)
         run = RRSTrainer(cfg, tmp_path / str(hold), model=model, progress=False).train()
         losses[hold] = [r["loss"] for r in run.read_metrics() if r["type"] == "step"]
         assert all(p.dtype == torch.float32 for p in model.model.parameters())  # the fp32 weights are back
-    # the epoch-0 snapshot, the epoch's steps and the epoch-1 snapshot each swapped the frozen weights
-    assert len([n for n in swapped if n > 0]) == 3
+    # the epoch-0 snapshot, the epoch's steps and the epoch-1 snapshot each swapped the frozen weights; the
+    # steps all but lm_head, which the SFT answer loss calls outside autocast
+    held = [n for n in swapped if n > 0]
+    assert len(held) == 3 and held[0] == held[2] == held[1] + 1
     assert losses[True] == losses[False]  # autocast multiplied the same bf16 operands either way
 
 

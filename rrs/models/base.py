@@ -256,12 +256,14 @@ class LALM(ABC):
         finally:
             self.compute_precision = before
 
-    def frozen_weights_in_bf16(self, precision: str | None = None) -> Any:
+    def frozen_weights_in_bf16(self, precision: str | None = None, *, keep_lm_head: bool = False) -> Any:
         """A block in which the frozen linear weights are bf16 copies, cast once, where ``precision`` (default:
         the current one) is "bf16" on a CPU; elsewhere it changes nothing. Forward passes inside it must run
-        under autocast (:mod:`rrs.models.bf16_weights`)."""
+        under autocast (:mod:`rrs.models.bf16_weights`); ``keep_lm_head`` leaves ``lm_head`` in fp32 for code
+        that calls it outside autocast (:meth:`answer_loss`)."""
         precision = precision or self.compute_precision
-        return frozen_linears_in_bf16(self.model, enabled=precision == "bf16" and self.device.type == "cpu")
+        return frozen_linears_in_bf16(self.model, enabled=precision == "bf16" and self.device.type == "cpu",
+                                      keep=(self.lm_head,) if keep_lm_head else ())
 
     def _autocast(self) -> Any:
         import torch

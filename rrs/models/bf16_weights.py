@@ -13,7 +13,7 @@ swapped and autocast casts as before.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 from rrs.hardware import available_gib
@@ -22,14 +22,16 @@ __all__ = ["frozen_linears_in_bf16"]
 
 
 @contextlib.contextmanager
-def frozen_linears_in_bf16(module: Any, enabled: bool = True) -> Iterator[int]:
+def frozen_linears_in_bf16(module: Any, enabled: bool = True, keep: Collection[Any] = ()) -> Iterator[int]:
     """Within the block, every fp32 ``nn.Linear`` weight of ``module`` that does not require grad is a bf16
-    copy; yields how many were swapped. Use it only where forward passes run under bf16 autocast."""
+    copy, except those of the layers in ``keep``; yields how many were swapped. Use it only where every
+    swapped layer runs under bf16 autocast (keep the others)."""
     import torch
 
     swapped: list[tuple[Any, Any]] = []
+    kept = {id(layer) for layer in keep}
     layers = [layer for layer in module.modules() if enabled and isinstance(layer, torch.nn.Linear)
-              and layer.weight.dtype == torch.float32 and not layer.weight.requires_grad]
+              and layer.weight.dtype == torch.float32 and not layer.weight.requires_grad and id(layer) not in kept]
     needed = sum(layer.weight.numel() * 2 for layer in layers) / 2**30
     free = available_gib()
     if free is not None and needed > 0.8 * free:  # no room for the copies: autocast keeps casting instead

@@ -292,7 +292,8 @@ class Trainer:
             peft_model.train()
             started = time.time()
             # the frozen weights are cast to bf16 once per epoch, not by autocast in every forward pass
-            with model.frozen_weights_in_bf16(cfg.precision):
+            # (lm_head excepted: the SFT objectives' answer loss calls it outside autocast, in fp32)
+            with model.frozen_weights_in_bf16(cfg.precision, keep_lm_head=True):
                 for step in range(steps_per_epoch):
                     chunk = order[step * per_step : (step + 1) * per_step]
                     prompt = rng.choice(PROMPT_POOL)
