@@ -291,6 +291,9 @@ def test_sweep_on_a_tiny_model(qwen2_audio, qwen2_vectors, tmp_path):
     assert [(r["alpha"], r["layers"]) for r in rows] == [(0.0, []), (STRONG_ALPHA, [0, 1]), (STRONG_ALPHA, [1])]
     assert rows[0]["nsi"] == 0.0 and all(r["judge"] == "first-token" for r in rows)
     assert all(r["asr"] is not None and r["orr"] is not None for r in rows)
+    for r in rows:  # every rate with its n and its 95% interval around it
+        assert r["n_harmful"] == r["n_benign"] == 2
+        assert r["asr_ci"][0] <= r["asr"] <= r["asr_ci"][1] and r["orr_ci"][0] <= r["orr"] <= r["orr_ci"][1]
     assert len(list(tmp_path.glob("*.jsonl"))) == 3
     assert [len(layer._forward_hooks) for layer in qwen2_audio.decoder_layers] == before
     assert pick_default(rows)["nsi"] >= 0.0

@@ -40,7 +40,7 @@ def sweep(
 
     ``layer_sets`` entries are subsets of ``vectors.layers`` (``None``: all of them). The baseline (no
     steering) is evaluated once, whatever ``alphas`` holds. Each row: ``alpha``, ``layers`` (list), ``asr``,
-    ``orr``, ``nsi`` (versus the baseline), ``judge``, ``n_harmful``, ``n_benign``, ``seconds``. With
+    ``orr`` and their 95% intervals ``asr_ci`` / ``orr_ci``, ``nsi`` (versus the baseline), ``judge``, ``n_harmful``, ``n_benign``, ``seconds``. With
     ``records_dir`` each setting keeps resumable per-item records in its own JSONL file there; with
     ``parallel`` as well, the ranks share each setting's queries (:func:`rrs.evaluation.metrics.evaluate`).
     """
@@ -61,7 +61,7 @@ def sweep(
             result = evaluate(model, harmful_val, benign_val, settings, judge, progress, records, parallel=parallel)
         rows.append({
             "alpha": alpha, "layers": layers, "ablated": ablated, "asr": result.asr, "orr": result.orr,
-            "judge": result.judge, "n_harmful": result.n_harmful, "n_benign": result.n_benign,
+            "asr_ci": result.asr_ci, "orr_ci": result.orr_ci, "judge": result.judge, "n_harmful": result.n_harmful, "n_benign": result.n_benign,
             "seconds": result.seconds,
         })
     for row in rows:
