@@ -136,6 +136,63 @@ def category_figure(rows: list[dict[str, Any]], metric: str, modality: str) -> g
     return fig
 
 
+#: What "RRS visibly works" means in this project (issue targets, not the paper's): against the baseline, ASR
+#: at most half the baseline's and ORR at most 2 points higher.
+TARGET_ASR_FRACTION, TARGET_ORR_RISE = 0.5, 2.0
+
+
+def target_box(base: Any) -> tuple[float, float]:
+    """``(highest ORR, highest ASR)`` a result may have to meet both targets against ``base``."""
+    return base.orr + TARGET_ORR_RISE, base.asr * TARGET_ASR_FRACTION
+
+
+def meeting_targets(results: Mapping[str, Mapping[str, Any]], modality: str, baseline: str) -> list[str]:
+    """The methods whose ``modality`` result meets both targets against ``baseline`` (point estimates)."""
+    base = results.get(baseline, {}).get(modality)
+    if base is None or base.asr is None or base.orr is None:
+        return []
+    orr_max, asr_max = target_box(base)
+    return [m for m, per in results.items() if m != baseline and (r := per.get(modality)) is not None
+            and r.asr is not None and r.orr is not None and r.asr <= asr_max and r.orr <= orr_max]
+
+
+def tradeoff_figure(results: Mapping[str, Mapping[str, Any]], modality: str, baseline: str) -> go.Figure:
+    """ASR against ORR with their 95% intervals, one labelled point per method in ``modality``; the green box is
+    where a method meets both targets against ``baseline`` (``target_box``)."""
+    per = {m: r[modality] for m, r in results.items()
+           if modality in r and r[modality].asr is not None and r[modality].orr is not None}
+    colors = method_colors(list(per))
+    fig = go.Figure()
+    base = per.get(baseline)
+    if base is not None:
+        orr_max, asr_max = target_box(base)
+        fig.add_shape(type="rect", x0=0, x1=orr_max, y0=0, y1=asr_max, line=dict(color="#2CA02C", dash="dot"),
+                      fillcolor="rgba(44,160,44,0.10)", layer="below")
+        fig.add_annotation(x=orr_max, y=asr_max, xanchor="left", yanchor="bottom", showarrow=False,
+                           text=f"target: ASR ≤ {asr_max:.1f}, ORR ≤ {orr_max:.1f}", font=dict(color="#2CA02C"))
+    widest = base.orr + TARGET_ORR_RISE if base is not None else 0.0
+    for method, r in per.items():
+        asr_lo, asr_hi = (r.asr_ci or [r.asr, r.asr])[:2]
+        orr_lo, orr_hi = (r.orr_ci or [r.orr, r.orr])[:2]
+        fig.add_trace(go.Scatter(
+            x=[r.orr], y=[r.asr], name=method, mode="markers",
+            error_x=dict(type="data", symmetric=False, array=[orr_hi - r.orr], arrayminus=[r.orr - orr_lo]),
+            error_y=dict(type="data", symmetric=False, array=[asr_hi - r.asr], arrayminus=[r.asr - asr_lo]),
+            marker=dict(color=colors[method], size=14 if method == baseline else 11,
+                        line=dict(color="#000000", width=2 if method == baseline else 0.5)),
+            hovertemplate=(f"<b>{method}</b><br>ASR %{{y:.1f}}% [{asr_lo:.1f}, {asr_hi:.1f}] · n {r.n_harmful}"
+                           f"<br>ORR %{{x:.1f}}% [{orr_lo:.1f}, {orr_hi:.1f}] · n {r.n_benign}<extra></extra>")))
+        # a label right of its point on a white ground, readable over the interval bars
+        fig.add_annotation(x=r.orr, y=r.asr, text=method, showarrow=False, xanchor="left", xshift=9,
+                           bgcolor="rgba(255,255,255,0.85)", font=dict(color=colors[method]))
+        widest = max(widest, orr_hi)
+    fig.update_layout(title=f"Where each result lands · {modality} (bars: 95% intervals)",
+                      xaxis_title="ORR % (benign refused) ↓", yaxis_title="ASR % (harmful answered) ↓",
+                      yaxis_range=[-2, 102], xaxis_range=[-0.04 * widest - 0.1, 1.12 * widest + 1], showlegend=False)
+    style(fig, height=440)
+    return fig
+
+
 def report_files(results: Any, baseline: str) -> dict[str, bytes]:
     """``write_report`` into a temporary folder; the files' bytes by kind (csv, latex, markdown, ...)."""
     with tempfile.TemporaryDirectory(prefix="rrs-report-") as tmp:

@@ -138,6 +138,16 @@ c[2].download_button("Per category · CSV", files["per_category"], file_name="pe
 c[3].download_button("Table 3 · Markdown", files["markdown"], file_name="table3.md", mime="text/markdown",
                      key="eval_dl_md")
 
+st.subheader("Trade-off")
+shown = [m for m in MODALITIES if any(m in per for per in grouped.values())]
+picked_modality = st.radio("Modality", shown, horizontal=True, key="eval_tradeoff_modality") if len(shown) > 1 \
+    else shown[0]
+st.plotly_chart(view.tradeoff_figure(grouped, picked_modality, baseline), key="eval_tradeoff")
+winners = view.meeting_targets(grouped, picked_modality, baseline)
+st.caption((f"Meeting both targets against {baseline}: {', '.join(winners)}." if winners else
+            f"No result meets both targets against {baseline} (ASR at most half the baseline's and ORR at most "
+            f"{view.TARGET_ORR_RISE:g} points higher).") + " Point estimates; the bars are 95% intervals.")
+
 st.subheader("Per category")
 cat_rows = category_rows(grouped)
 modalities = [m for m in MODALITIES if any(r["modality"] == m for r in cat_rows)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from rrs.evaluation.metrics import EvalConfig, summarise
 from rrs.runs.recorded import RECORDED_ENV, is_recorded, recorded
@@ -58,6 +59,25 @@ def test_the_evaluate_table_shows_each_rate_with_its_interval(monkeypatch):
     frame = entries_frame(recorded_results()).set_index("method")
     assert frame.loc["rrs", "ASR 95% CI"] == "[32.4, 52.2]" and frame.loc["vanilla", "ORR 95% CI"] == "[0.0, 0.6]"
     assert frame.loc["rrs", "harmful"] == 100
+
+
+def test_the_tradeoff_plot_shows_the_recorded_runs_against_the_targets(monkeypatch):
+    from dashboard.eval_view import meeting_targets, target_box, tradeoff_figure
+    from rrs.runs.results import group_results
+
+    monkeypatch.delenv(RECORDED_ENV, raising=False)
+    grouped, _ = group_results(recorded_results())
+    assert {"vanilla", "rrs", "rrs-demo-anchors6"} <= set(grouped)
+    orr_max, asr_max = target_box(grouped["vanilla"]["audio-text"])
+    assert (round(orr_max, 1), round(asr_max, 1)) == (2.2, 45.9)  # vanilla: ORR 0.2, ASR 91.8
+    # the demo halves ASR but raises ORR by 8.4 points; the anchors keep ORR lower and ASR higher: none qualifies
+    assert meeting_targets(grouped, "audio-text", "vanilla") == []
+    fig = tradeoff_figure(grouped, "audio-text", "vanilla")
+    points = {t.name: (t.x[0], t.y[0], t.error_y.arrayminus[0]) for t in fig.data}
+    assert points["rrs"][:2] == (8.6, 42.0) and round(points["rrs"][2], 1) == 9.6  # ASR 42.0 [32.4, 52.2]
+    assert len(fig.layout.shapes) == 1 and fig.layout.shapes[0].x1 == orr_max
+    shifted = {**grouped, "rrs": {"audio-text": replace(grouped["rrs"]["audio-text"], orr=2.0)}}
+    assert meeting_targets(shifted, "audio-text", "vanilla") == ["rrs"]
 
 
 def test_the_project_ships_recorded_results(monkeypatch):

@@ -60,7 +60,9 @@ def test_finished_results_show_in_the_evaluate_table(dirs, tiny):
     assert rrs["ASR audio-text ↓"] == "N/A" and float(vanilla["ASR text-only ↓"]) >= 0
     assert at.selectbox(key="eval_baseline").value == "vanilla"
     assert len(at.multiselect(key="eval_picked").value) == 2  # the newest result per method and modality
-    assert len(charts(at)) == 2  # per-category ASR and ORR
+    assert len(charts(at)) == 3  # the trade-off, then per-category ASR and ORR
+    tradeoff = json.loads(charts(at)[0].proto.spec)
+    assert {t["name"] for t in tradeoff["data"]} == {"vanilla", "rrs"} and len(tradeoff["layout"]["shapes"]) == 1
     downloads = at.get("download_button")
     assert len(downloads) == 4
 
