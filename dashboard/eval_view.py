@@ -136,9 +136,15 @@ def category_figure(rows: list[dict[str, Any]], metric: str, modality: str) -> g
     return fig
 
 
-#: What "RRS visibly works" means in this project (issue targets, not the paper's): against the baseline, ASR
-#: at most half the baseline's and ORR at most 2 points higher.
+#: What "RRS visibly works" means in this project (issue targets, not the paper's).
 TARGET_ASR_FRACTION, TARGET_ORR_RISE = 0.5, 2.0
+TARGET_TEXT = f"ASR at most half the baseline's and ORR at most {TARGET_ORR_RISE:g} points higher"
+
+
+def _rated(results: Mapping[str, Mapping[str, Any]], modality: str) -> dict[str, Any]:
+    """``{method: result}`` of the methods with both an ASR and an ORR in ``modality``."""
+    return {m: r for m, per in results.items()
+            if (r := per.get(modality)) is not None and r.asr is not None and r.orr is not None}
 
 
 def target_box(base: Any) -> tuple[float, float]:
@@ -148,19 +154,17 @@ def target_box(base: Any) -> tuple[float, float]:
 
 def meeting_targets(results: Mapping[str, Mapping[str, Any]], modality: str, baseline: str) -> list[str]:
     """The methods whose ``modality`` result meets both targets against ``baseline`` (point estimates)."""
-    base = results.get(baseline, {}).get(modality)
-    if base is None or base.asr is None or base.orr is None:
+    rated = _rated(results, modality)
+    if baseline not in rated:
         return []
-    orr_max, asr_max = target_box(base)
-    return [m for m, per in results.items() if m != baseline and (r := per.get(modality)) is not None
-            and r.asr is not None and r.orr is not None and r.asr <= asr_max and r.orr <= orr_max]
+    orr_max, asr_max = target_box(rated[baseline])
+    return [m for m, r in rated.items() if m != baseline and r.asr <= asr_max and r.orr <= orr_max]
 
 
 def tradeoff_figure(results: Mapping[str, Mapping[str, Any]], modality: str, baseline: str) -> go.Figure:
     """ASR against ORR with their 95% intervals, one labelled point per method in ``modality``; the green box is
     where a method meets both targets against ``baseline`` (``target_box``)."""
-    per = {m: r[modality] for m, r in results.items()
-           if modality in r and r[modality].asr is not None and r[modality].orr is not None}
+    per = _rated(results, modality)
     colors = method_colors(list(per))
     fig = go.Figure()
     base = per.get(baseline)

@@ -145,8 +145,8 @@ picked_modality = st.radio("Modality", shown, horizontal=True, key="eval_tradeof
 st.plotly_chart(view.tradeoff_figure(grouped, picked_modality, baseline), key="eval_tradeoff")
 winners = view.meeting_targets(grouped, picked_modality, baseline)
 st.caption((f"Meeting both targets against {baseline}: {', '.join(winners)}." if winners else
-            f"No result meets both targets against {baseline} (ASR at most half the baseline's and ORR at most "
-            f"{view.TARGET_ORR_RISE:g} points higher).") + " Point estimates; the bars are 95% intervals.")
+            f"No result meets both targets against {baseline} ({view.TARGET_TEXT}).")
+           + " Point estimates; the bars are 95% intervals.")
 
 st.subheader("Per category")
 cat_rows = category_rows(grouped)
