@@ -47,8 +47,10 @@ def job_name(method: str, modality: str) -> str:
     return f"{safe}-{modality}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+#: Which checkpoint of a run the form offers (EvalJob.epoch): a number is for the command line.
+EPOCH_CHOICES = ("last", "best")
 #: The form's fields beyond EvalJob's own: the adapter is a run's name, "method" is EvalJob's ``name``.
-FORM_FIELDS = ("model", "adapter", "method", "harmful", "benign", "modality", "samples", "limit", "max_new_tokens",
+FORM_FIELDS = ("model", "adapter", "epoch", "method", "harmful", "benign", "modality", "samples", "limit", "max_new_tokens",
                "judge", "device", "seed")
 
 
@@ -62,7 +64,7 @@ def form_defaults() -> dict[str, Any]:
 def eval_config(values: Mapping[str, Any]) -> EvalJob:
     """The evaluation's config from the form's values; ``ValueError`` if they are not one.
 
-    ``values``: model, adapter (a run directory or ""), method (name in the table; "" = vanilla or the run's
+    ``values``: model, adapter (a run directory or ""), epoch (of the run: "last", "best" or a number), method (name in the table; "" = vanilla or the run's
     name), harmful, benign (built-in set names or file paths), modality, samples, limit (0 = all),
     max_new_tokens, judge, device, seed.
     """
@@ -70,9 +72,11 @@ def eval_config(values: Mapping[str, Any]) -> EvalJob:
     harmful, benign = str(v.get("harmful") or "").strip(), str(v.get("benign") or "").strip()
     if not harmful or not benign:
         raise ValueError("choose a harmful and a benign set")
+    adapter = str(v.get("adapter") or "").strip() or None
     return EvalJob.from_dict({
         **{k: v[k] for k in ("modality", "samples", "max_new_tokens", "judge", "device", "seed") if k in v},
-        "model": str(v.get("model", "")).strip(), "adapter": str(v.get("adapter") or "").strip() or None,
+        "model": str(v.get("model", "")).strip(), "adapter": adapter,
+        "epoch": str(v.get("epoch") or "last") if adapter else "last",
         "name": str(v.get("method") or "").strip() or None, "harmful": harmful, "benign": benign,
         "limit": int(v.get("limit") or 0) or None}, strict=True)
 

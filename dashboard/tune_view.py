@@ -19,6 +19,7 @@ from rrs.config import layers_text, parse_layers
 from rrs.projection import METHOD_LABELS, EpochMap
 from rrs.runs.estimate import estimate_tune, format_duration
 from rrs.tuning import DEMO_CONFIG, PRESETS, TuneConfig
+from rrs.tuning.epoch_choice import EpochChoice, choose_epoch
 
 #: Colours for categories (plotly's qualitative "Dark24", enough for the 14 BeaverTails categories).
 CATEGORY_PALETTE = (
@@ -108,9 +109,13 @@ def loss_figure(steps: Any) -> go.Figure:
     return _styled(fig, 360)
 
 
-def refusal_figure(epochs: Any, title: str = "First-token refusal on the probe set") -> go.Figure:
-    """Per-epoch harmful and benign first-token refusal rates (%)."""
+def refusal_figure(epochs: Any, title: str = "First-token refusal on the probe set",
+                   best: int | None = None) -> go.Figure:
+    """Per-epoch harmful and benign first-token refusal rates (%); ``best`` marks the chosen epoch."""
     fig = go.Figure()
+    if best is not None:
+        fig.add_vline(x=best, line=dict(color=MUTED_COLOR, dash="dash"), annotation_text=f"best: epoch {best}",
+                      annotation_position="top")
     markers = {"harmful": dict(size=13, symbol="circle"), "benign": dict(size=7, symbol="diamond")}
     for label in ("harmful", "benign"):  # a big harmful dot under a small benign one: equal values show both
         fig.add_trace(go.Scatter(x=epochs["epoch"], y=epochs[f"{label}_refusal"], name=label,
@@ -119,6 +124,19 @@ def refusal_figure(epochs: Any, title: str = "First-token refusal on the probe s
     fig.update_layout(title=title, xaxis_title="epoch", yaxis_title="refusal %", yaxis_range=[-3, 103],
                       xaxis=dict(dtick=1))
     return _styled(fig, 360)
+
+
+def best_epoch(epochs: Any, kept: Sequence[int] | None = None) -> EpochChoice | None:
+    """The run's best epoch by its probe (rrs.tuning.epoch_choice) among ``kept`` checkpoints (default: every
+    scored epoch); None before epoch 1 is scored."""
+    rows = epochs[["epoch", "harmful_refusal", "benign_refusal"]].dropna().to_dict("records")
+    available = [int(r["epoch"]) for r in rows] if kept is None else list(kept)
+    if not any(e > 0 for e in available) or 0 not in {int(r["epoch"]) for r in rows}:
+        return None
+    try:
+        return choose_epoch(rows, available)
+    except ValueError:
+        return None
 
 
 def has_generation(epochs: Any) -> bool:

@@ -53,11 +53,14 @@ if ss.get("eval_adapter") not in [NO_ADAPTER, *runs]:
 results = list_results(evals) + recorded_results()
 with st.expander("New evaluation", expanded=not results, icon=":material/science:"):
     with st.form("eval_form", border=False):
-        c = st.columns(3)
+        c = st.columns([3, 3, 2, 3])
         c[0].text_input("Model", key="eval_model", help="The base model (the one the adapter was trained on).")
         c[1].selectbox("Adapter (RRS run)", [NO_ADAPTER, *runs], key="eval_adapter",
-                       help="A tuning run: its last complete epoch is merged into the model.")
-        c[2].text_input("Method name", key="eval_method", placeholder="vanilla, or the run's name",
+                       help="A tuning run: the checkpoint of the epoch chosen beside is merged into the model.")
+        c[2].selectbox("Epoch", view.EPOCH_CHOICES, key="eval_epoch",
+                       help="last: the last complete epoch. best: the run's probe picks it: the epochs that halve "
+                            "the probe's ASR, then the least benign refusal (the Tune page marks it).")
+        c[3].text_input("Method name", key="eval_method", placeholder="vanilla, or the run's name",
                         help="The row name in Table 3; 'vanilla' is the NSI baseline.")
         c = st.columns(4)
         c[0].selectbox("Harmful set", [*view.HARMFUL_SETS, FILE], key="eval_harmful")

@@ -21,6 +21,7 @@ from rrs.runs import maps as background
 from rrs.runs.estimate import describe, estimate_tune
 from rrs.runs.recorded import recorded
 from rrs.runs.summary import compare_runs, run_summary
+from rrs.store import RunFolder
 from rrs.tuning import METHODS
 
 ss = st.session_state
@@ -161,7 +162,15 @@ def _status_and_curves(run_dir: Path, seen_state: str, seen_snapshots: int) -> N
     else:
         left.caption("The loss curve appears with the first training step.")
     if len(summary.epochs):
-        right.plotly_chart(view.refusal_figure(summary.epochs), key="tune_refusal")
+        kept = RunFolder(run_dir).completed_epochs()
+        best = view.best_epoch(summary.epochs, kept or None)
+        right.plotly_chart(view.refusal_figure(summary.epochs, best=best.epoch if best else None),
+                           key="tune_refusal")
+        if best is not None:
+            how = (f"`python -m rrs eval --adapter {run_dir} --epoch best`" if best.epoch in kept
+                   else "its checkpoint is not kept in this folder")
+            right.caption(f"**Best by the probe:** {best.describe()}. The benign side swings between epochs, so "
+                          f"the last epoch is not always the one to use; evaluate this one with {how}.")
     else:
         right.caption("Refusal rates appear once the probe set is scored (epoch 0, before training).")
     if view.has_generation(summary.epochs):

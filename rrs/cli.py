@@ -175,6 +175,8 @@ def _train_parser(p: argparse.ArgumentParser) -> None:
 def _eval_parser(p: argparse.ArgumentParser) -> None:
     add_fields(p, EvalJob, {
         **MODEL_HELPS, "adapter": "a run directory (last complete epoch) or an adapter folder",
+        "epoch": "which checkpoint of a run directory: last, best (the most harmful probe questions refused with "
+                 "benign refusal up by at most 2 points; docs/RESULTS.md) or an epoch number",
         "name": "method name in reports (default: vanilla or the run name)",
         "steer": "a folder of SARSteer vectors (python -m rrs steer) to apply",
         "alpha": "steering strength (default: the vectors' alpha)",

@@ -37,8 +37,9 @@ def test_features_train_eval_report(setup):
         out = tmp / f"{name}.json"
         cmd = ["eval", "--model", ckpt, "--harmful", harmful, "--benign", benign, "--samples", "2",
                "--max-new-tokens", "4", "--modality", "text-only", "--out", str(out), "--name", name]
-        assert main(cmd + (["--adapter", adapter] if adapter else [])) == 0
+        assert main(cmd + (["--adapter", adapter, "--epoch", "best"] if adapter else [])) == 0
         payload = json.loads(out.read_text())
+        assert payload.get("adapter_epoch") == (1 if adapter else None)  # the one checkpoint the run has
         assert payload["n_harmful"] == 2 and payload["n_benign"] == 1 and payload["judge"] == "keyword"
         assert 0 <= payload["asr"] <= 100 and 0 <= payload["orr"] <= 100
         assert len(payload["per_item"]) == 3

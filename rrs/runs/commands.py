@@ -26,6 +26,7 @@ from rrs.runs.recorded import reproduce_command
 from rrs.steering import SteeringVectors, compute_vectors, first_token_curve, pick_default, steer, sweep
 from rrs.store import RunFolder, atomic_write_json, folder_lock
 from rrs.tuning import apply_adapter
+from rrs.tuning.epoch_choice import resolve_epoch
 
 
 @contextlib.contextmanager
@@ -100,9 +101,11 @@ def run_eval(cfg: EvalJob, results: str | Path, parallel: Parallel | None = None
     if cfg.adapter:
         check_adapter(cfg.adapter)
     model = load_model(cfg.model, par.device(cfg.device), cfg.dtype, progress=par.is_main)
+    epoch = None
     if cfg.adapter:
         adapter, run = Path(cfg.adapter), RunFolder(cfg.adapter)
-        apply_adapter(model, run.checkpoint(run.completed_epochs()[-1]) if run.completed_epochs() else adapter)
+        epoch = resolve_epoch(adapter, cfg.epoch) if run.completed_epochs() else None
+        apply_adapter(model, adapter if epoch is None else run.checkpoint(epoch))
     wrapped = {label: _wrap(data.eval_items(spec, label, cfg.limit, cfg.seed), cfg.seed,
                             cfg.modality != "text-only")
                for label, spec in (("harmful", cfg.harmful), ("benign", cfg.benign))}
@@ -114,6 +117,8 @@ def run_eval(cfg: EvalJob, results: str | Path, parallel: Parallel | None = None
         result = evaluate(model, wrapped["harmful"], wrapped["benign"], cfg.eval_config(model.device.type), judge,
                           records_path=results.with_suffix(".records.jsonl"), parallel=par, progress=par.is_main)
     payload = {**result.to_dict(), "method": cfg.method_name()}
+    if epoch is not None:
+        payload["adapter_epoch"] = epoch
     if par.is_main:
         atomic_write_json(results, payload)
     return payload

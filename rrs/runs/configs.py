@@ -56,6 +56,8 @@ class EvalJob(ModelJob):
 
     #: A run directory (its last complete epoch) or an adapter folder.
     adapter: str | None = None
+    #: Which epoch of a run directory: "last", "best" (by the run's probe, rrs.tuning.epoch_choice) or a number.
+    epoch: str = "last"
     #: The method's name in reports (default: vanilla, the run's name, or sarsteer / steer).
     name: str | None = None
     #: A folder of SARSteer vectors to apply while generating.
@@ -86,6 +88,10 @@ class EvalJob(ModelJob):
         for spec in (self.harmful, self.benign):
             if spec not in EVAL_SETS and not Path(spec).is_file():
                 raise ValueError(f"{spec!r} is neither a built-in set ({', '.join(EVAL_SETS)}) nor a file")
+        if self.epoch not in ("last", "best") and not self.epoch.isdigit():
+            raise ValueError(f"epoch must be 'last', 'best' or a number, not {self.epoch!r}")
+        if self.epoch != "last" and not (self.adapter and RunFolder(self.adapter).completed_epochs()):
+            raise ValueError("--epoch picks a checkpoint of a run folder: pass the run folder as --adapter")
         if self.adapter:
             trained_on = read_json(RunFolder(self.adapter).config, {}).get("model")
             if trained_on and trained_on != self.model:
@@ -103,7 +109,9 @@ class EvalJob(ModelJob):
             return self.name
         if self.steer:
             return ("rrs+" if self.adapter else "") + ("sarsteer" if self.ablate else "steer")
-        return Path(self.adapter).name if self.adapter else "vanilla"
+        if not self.adapter:
+            return "vanilla"
+        return Path(self.adapter).name + ("" if self.epoch == "last" else f"@{self.epoch}")
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ method.
 * :mod:`~rrs.tuning.trainer` -- :class:`Trainer`: epochs, probe snapshots, checkpoints and resume.
 * :mod:`~rrs.tuning.run_dir` -- the files of a run folder.
 * :mod:`~rrs.tuning.export` -- a run's adapter, or the LLM with it merged.
+* :mod:`~rrs.tuning.epoch_choice` -- which epoch's checkpoint to use: last, best by the probe, or a number.
 """
 
 from rrs.tuning.config import DEMO_CONFIG, LORA_MODULES, METHODS, PRESETS, TuneConfig

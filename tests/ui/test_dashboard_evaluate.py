@@ -79,6 +79,8 @@ def test_evaluate_form_runs_an_eval_job(dirs, tiny):
     at.selectbox(key="eval_device").set_value("cpu")
     at.number_input(key="eval_samples").set_value(1)
     at.number_input(key="eval_max_new_tokens").set_value(4)
+    assert list(at.selectbox(key="eval_epoch").options) == ["last", "best"]
+    at.selectbox(key="eval_epoch").set_value("best")  # no adapter: the vanilla model, whatever the epoch says
     at.text_input(key="eval_name").set_value("job-1")
     at.button(key="eval_submit").click().run()
     ok(at)
@@ -106,4 +108,13 @@ def test_eval_config_and_names(tiny, tmp_path):
         eval_view.eval_config({"model": "m", "adapter": str(run), "harmful": "harmbench", "benign": "overrefusal"})
     with pytest.raises(ValueError, match="neither"):
         eval_view.eval_config({"model": "m", "harmful": "/no/such.csv", "benign": "overrefusal"})
+    # the epoch of a run: kept with an adapter that has checkpoints, dropped without an adapter
+    (run / "config.json").write_text(json.dumps({"model": "m"}))
+    (run / "checkpoints" / "epoch_001").mkdir(parents=True)
+    (run / "checkpoints" / "epoch_001" / "COMPLETE").write_text("1.0")
+    cfg = eval_view.eval_config({"model": "m", "adapter": str(run), "epoch": "best", "harmful": "harmbench",
+                                 "benign": "overrefusal"})
+    assert cfg.epoch == "best" and cfg.method_name() == "run@best"
+    cfg = eval_view.eval_config({"model": "m", "epoch": "best", "harmful": "harmbench", "benign": "overrefusal"})
+    assert cfg.epoch == "last" and cfg.method_name() == "vanilla"
     assert eval_view.method_colors(["vanilla", "rrs-demo", "other"])["rrs-demo"] == "#2CA02C"

@@ -220,6 +220,11 @@ def test_the_recorded_demo_run_opens_with_its_curves_and_map(runs, monkeypatch):
     titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in charts(at)]
     assert any("ASR and ORR" in t for t in titles) and any("Separation" in t for t in titles)
     assert any("map of the probe set" in t for t in titles)
+    # the best epoch by the probe is marked on the first-token curve and named, with the command to evaluate it
+    refusal = next(json.loads(c.proto.spec) for c in charts(at) if "First-token" in
+                   json.loads(c.proto.spec)["layout"]["title"]["text"])
+    assert [shape["x0"] for shape in refusal["layout"]["shapes"]] == [4]
+    assert any("Best by the probe:** epoch 4" in c.value and "--epoch best" in c.value for c in at.caption)
     assert not list((runs).iterdir())  # nothing was written for it
 
 
