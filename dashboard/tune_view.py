@@ -169,8 +169,7 @@ def separation_figure(epochs: Any) -> go.Figure:
     fig.add_trace(go.Scatter(x=epochs["epoch"], y=epochs["separation"], name="separation", mode="lines+markers",
                              line=dict(color=SELECTED_COLOR)))
     fig.add_hline(y=50, line=dict(color=MUTED_COLOR, dash="dot"), annotation_text="chance")
-    fig.update_layout(title="Separation of harmful and benign (probe accuracy)", xaxis_title="epoch",
-                      yaxis_title="accuracy %", yaxis_range=[40, 102], xaxis=dict(dtick=1))
+    fig.update_layout(title="Separation score", xaxis_title="epoch", yaxis_title="probe accuracy %", yaxis_range=[40, 102], xaxis=dict(dtick=1))
     return _styled(fig, 300)
 
 

@@ -161,22 +161,24 @@ def _status_and_curves(run_dir: Path, seen_state: str, seen_snapshots: int) -> N
         left.plotly_chart(view.loss_figure(summary.steps), key="tune_loss")
     else:
         left.caption("The loss curve appears with the first training step.")
+    kept = RunFolder(run_dir).completed_epochs()
+    best = view.best_epoch(summary.epochs, kept or None) if len(summary.epochs) else None
     if len(summary.epochs):
-        kept = RunFolder(run_dir).completed_epochs()
-        best = view.best_epoch(summary.epochs, kept or None)
         right.plotly_chart(view.refusal_figure(summary.epochs, best=best.epoch if best else None),
                            key="tune_refusal")
-        if best is not None:
-            how = (f"`python -m rrs eval --adapter {run_dir} --epoch best`" if best.epoch in kept
-                   else "its checkpoint is not kept in this folder")
-            right.caption(f"**Best by the probe:** {best.describe()}. The benign side swings between epochs, so "
-                          f"the last epoch is not always the one to use; evaluate this one with {how}.")
     else:
         right.caption("Refusal rates appear once the probe set is scored (epoch 0, before training).")
+    notes = right
     if view.has_generation(summary.epochs):
-        left, right = st.columns(2)
+        left, notes = st.columns(2)
         left.plotly_chart(view.generation_figure(summary.epochs), key="tune_generation")
-        right.caption("**ASR / ORR per epoch**: the probe's harmful items and their benign twins, answered by "
+    if best is not None:
+        how = (f"`python -m rrs eval --adapter {widgets.shown_path(run_dir)} --epoch best`" if best.epoch in kept
+               else "its checkpoint is not kept in this folder")
+        notes.caption(f"**Best by the probe** (dashed line): {best.describe()}. The benign side swings between "
+                      f"epochs, so the last epoch is not always the one to use; evaluate this one with {how}.")
+    if view.has_generation(summary.epochs):
+        notes.caption("**ASR / ORR per epoch**: the probe's harmful items and their benign twins, answered by "
                       "sampling and judged by keywords, as `python -m rrs eval` does on a larger set. Every epoch "
                       "samples with the same seed; bars are 95% Wilson intervals, so an overlap is noise. "
                       "The first-token curve beside the loss says how the “I” logit moved; this one says what "

@@ -224,7 +224,7 @@ def test_the_recorded_demo_run_opens_with_its_curves_and_map(runs, monkeypatch):
     refusal = next(json.loads(c.proto.spec) for c in charts(at) if "First-token" in
                    json.loads(c.proto.spec)["layout"]["title"]["text"])
     assert [shape["x0"] for shape in refusal["layout"]["shapes"]] == [4]
-    assert any("Best by the probe:** epoch 4" in c.value and "--epoch best" in c.value for c in at.caption)
+    assert any("Best by the probe** (dashed line): epoch 4" in c.value and "--adapter examples/rrs-demo --epoch best" in c.value for c in at.caption)
     assert not list((runs).iterdir())  # nothing was written for it
 
 
