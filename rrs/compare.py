@@ -11,8 +11,9 @@ A comparison folder holds:
 - ``cells/<method>__<modality>.json`` (+ ``.records.jsonl``): one evaluation result per cell;
 - ``table/``: the paper's Table 2/3 layout (``rrs.evaluation.report``) and ``overrefusal_by_category.md``.
 
-Finished cells, runs and vectors are never recomputed: an interrupted comparison started again with the
-same command continues where it stopped (a cell cut short resumes from its per-item records).
+Cells run column by column (every method's audio-text cell before any text-only one), a method trained at its
+first cell. Finished cells, runs and vectors are never recomputed: an interrupted comparison started again with
+the same command continues where it stopped (a cell cut short resumes from its per-item records).
 """
 
 from __future__ import annotations
@@ -250,26 +251,28 @@ class Comparison:
         self.out.mkdir(parents=True, exist_ok=True)
         meta = self._meta()
         self._save(meta)
-        for method in self.execution_order():
+        for method, modality in self.execution_order():
             trained = method.split("+")[0]
             if trained in TRAINED:
-                self.train(trained, meta)
+                self.train(trained, meta)  # at its first cell; later ones find the run done
             if "steer" in method:
                 self.steering(meta)
-            for modality in self.cfg.modalities:
-                self.cell(method, modality, meta)
+            self.cell(method, modality, meta)
         self.write_tables(meta)
         meta["finished"] = True
         self._save(meta)
         return meta
 
-    def execution_order(self) -> list[str]:
-        """Methods that need no new training first, so a comparison cut short still has them all."""
+    def execution_order(self) -> list[tuple[str, str]]:
+        """The cells, ``(method, modality)``, column by column: every method's first modality (audio-text, the
+        paper's main column) before any second one, so a comparison cut short holds whole columns. Within a
+        column, the methods that need no new training come first."""
         def needs_training(method: str) -> bool:
             trained = method.split("+")[0]
             return trained in TRAINED and RunFolder(self.run_dir(trained)).read_status().get("state") != "done"
 
-        return sorted(self.cfg.methods, key=needs_training)  # stable: table order within each group
+        methods = sorted(self.cfg.methods, key=needs_training)  # stable: table order within each group
+        return [(method, modality) for modality in self.cfg.modalities for method in methods]
 
     def write_tables(self, meta: dict[str, Any]) -> None:
         results = read_results(self.out, meta) if self.par.is_main else {}

@@ -74,10 +74,19 @@ def test_compare_refuses_a_folder_with_other_settings(setup):
         Comparison(other, out, progress=False).run()
 
 
-def test_methods_that_need_no_training_run_first(tmp_path):
+def test_cells_run_column_by_column_methods_that_need_no_training_first(tmp_path):
     order = Comparison(CompareConfig(), tmp_path / "new").execution_order()
-    assert order == ["vanilla", "sarsteer", "steer", "sft-full", "sft-shallow-mirror", "sft-shallow-parallel",
-                     "sft-deep", "rrs", "rrs+sarsteer"]
+    methods = ["vanilla", "sarsteer", "steer", "sft-full", "sft-shallow-mirror", "sft-shallow-parallel", "sft-deep",
+               "rrs", "rrs+sarsteer"]
+    assert order[: len(methods)] == [(m, "audio-text") for m in methods]  # a whole audio-text column first
+    assert [modality for _, modality in order[:: len(methods)]] == ["audio-text", "text-only", "audio-only"]
+    assert len(order) == 27 and len(set(order)) == 27
+    run = tmp_path / "demo"  # a finished run reused for rrs: rrs and rrs+sarsteer join the first group
+    run.mkdir()
+    (run / "status.json").write_text(json.dumps({"state": "done"}))
+    reused = Comparison(CompareConfig(runs={"rrs": str(run)}), tmp_path / "new").execution_order()
+    assert [m for m, modality in reused if modality == "audio-text"][:5] == [
+        "vanilla", "rrs", "sarsteer", "steer", "rrs+sarsteer"]
 
 
 def test_config_validation():
