@@ -1,4 +1,4 @@
-"""Command line: ``python -m rrs {features,train,eval,steer,compare,report,project,plan} --help``.
+"""Command line: ``python -m rrs {features,train,eval,steer,compare,report,project,export,plan} --help``.
 
 Every job command takes ``--out FOLDER`` and ``--config FILE``: its flags are the fields of the job's config
 dataclass (:mod:`rrs.runs.configs`, :class:`rrs.tuning.TuneConfig`, :class:`rrs.compare.CompareConfig`), so
@@ -30,7 +30,8 @@ from rrs.runs.configs import EvalJob, FeaturesJob, ProjectionJob, SteerJob
 from rrs.runs.flags import add_config, add_fields, config_from, same_file
 from rrs.runs.maps import project
 from rrs.store import DiskFull, FolderBusy, RunFolder
-from rrs.tuning import DEMO_CONFIG, METHODS, RRSTrainer, TuneConfig
+from rrs.tuning import DEMO_CONFIG, METHODS, RRSTrainer, TuneConfig, export_adapter, export_merged
+from rrs.tuning.epoch_choice import resolve_epoch
 
 MODEL_HELPS = {
     "model": "embedded, embedded-small, embedded-smol, a local checkpoint folder, or a model id in the local HF cache",
@@ -142,6 +143,13 @@ def cmd_project(args: argparse.Namespace) -> int:
     with commands.tracked(out, f"computing the {cfg.method} map"):
         _folder_config(cfg, out, args)
         print(project(cfg))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    epoch = resolve_epoch(args.run, args.epoch)
+    out = (export_merged if args.merged else export_adapter)(args.run, args.out, epoch)
+    print(f"exported epoch {epoch} of {args.run} ({'merged LLM' if args.merged else 'adapter'}) to {out}")
     return 0
 
 
@@ -269,6 +277,13 @@ def build_parser() -> argparse.ArgumentParser:
                                   "seed": ""})
     add_config(p, "the job's folder (RUN/projections/<method>); the map itself goes to RUN/projections/<method>.npz")
     p.set_defaults(func=cmd_project)
+    p = sub.add_parser("export", help="a run's adapter (peft format), or the LLM with it merged, from a chosen epoch")
+    p.add_argument("run", help="the training run's folder")
+    p.add_argument("--epoch", default="last", help="last, best (by the run's probe, as eval --epoch) or a number")
+    p.add_argument("--merged", action="store_true", help="save the LLM with the adapter merged into its weights "
+                   "(save_pretrained layout) instead of the adapter alone")
+    p.add_argument("--out", required=True, help="the folder to write")
+    p.set_defaults(func=cmd_export)
     p = sub.add_parser("plan", help="parameters, peak memory, FLOPs and projected time of a run, before running it")
     add_plan_arguments(p)
     p.set_defaults(func=run_plan)

@@ -44,6 +44,12 @@ def test_features_train_eval_report(setup):
         assert 0 <= payload["asr"] <= 100 and 0 <= payload["orr"] <= 100
         assert len(payload["per_item"]) == 3
         results.append(str(out))
+    assert main(["export", str(run), "--epoch", "best", "--out", str(tmp / "adapter")]) == 0
+    assert (tmp / "adapter" / "adapter_model.safetensors").read_bytes() == (
+        run / "checkpoints" / "epoch_001" / "adapter_model.safetensors").read_bytes()
+    assert main(["export", str(run), "--merged", "--out", str(tmp / "merged")]) == 0
+    assert (tmp / "merged" / "config.json").is_file() and not (tmp / "merged" / "adapter_config.json").exists()
+    assert main(["export", str(run), "--epoch", "3", "--out", str(tmp / "none")]) == 2  # no such checkpoint
     assert main(["report", *results, "--out", str(tmp / "report")]) == 0
     table = (tmp / "report" / "table3.md").read_text()
     assert "vanilla" in table and "rrs" in table

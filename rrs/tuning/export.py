@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 from rrs.models.loader import load_model
+from rrs.store import join_parts
 from rrs.tuning.config import TuneConfig
 from rrs.tuning.lora import apply_adapter
 from rrs.tuning.run_dir import RunDir
@@ -23,8 +24,9 @@ def export_adapter(run_dir: str | Path, out: str | Path, epoch: int | None = Non
     src = run.checkpoint(epoch or done[-1])
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    join_parts(src / "adapter_model.safetensors")  # a recorded bundle commits its weights in parts
     for name in ("adapter_config.json", "adapter_model.safetensors"):
-        shutil.copy2(src / name, out / name)
+        shutil.copyfile(src / name, out / name)
     return out
 
 
