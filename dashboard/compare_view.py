@@ -21,7 +21,7 @@ from dashboard.style import style
 from rrs.compare import TRAINED, CompareConfig, read_results
 from rrs.evaluation.metrics import EvalResult
 from rrs.models.base import MODALITIES
-from rrs.runs.estimate import estimate_eval, estimate_tune, format_duration
+from rrs.runs.estimate import estimate_eval, estimate_steer, estimate_tune, format_duration
 from rrs.store import RunFolder
 from rrs.tuning import DEMO_CONFIG, TuneConfig
 
@@ -150,12 +150,19 @@ def compare_estimate(values: dict[str, Any]) -> str:
     tune = estimate_tune(TuneConfig.from_dict({**DEMO_CONFIG.to_dict(), "model": cfg.model, **cfg.train_overrides}))
     cells = estimate_eval(cfg.model, 2 * (cfg.limit or 100), cfg.samples, cfg.max_new_tokens,
                           len(cfg.methods) * len(cfg.modalities))
-    if tune is None or cells is None:
+    vectors = estimate_steer(cfg.model, cfg.steer_pairs)
+    if tune is None or cells is None or vectors is None:
         return "no estimate for this model (reference figures exist for the embedded models)"
-    total = len(trained) * tune.seconds + cells + 300
+    steering = 0.0
+    if any("steer" in m for m in cfg.methods):  # the vectors, then the α sweep (one answer a query) unless fixed
+        sweep = 0.0 if cfg.steer_alpha is not None else estimate_eval(
+            cfg.model, 2 * cfg.sweep_limit, 1, cfg.max_new_tokens, len(cfg.sweep_alphas) + 1) or 0.0
+        steering = vectors + sweep
+    total = len(trained) * tune.seconds + cells + steering
     return (f"≈ {format_duration(total)} on a 2-core CPU: {len(trained)} trained methods × "
             f"{format_duration(tune.seconds)}, {len(cfg.methods) * len(cfg.modalities)} evaluation cells "
-            f"{format_duration(cells)}, SARSteer about 5 min. A finished cell is kept if you stop it.")
+            f"{format_duration(cells)}, SARSteer vectors and α sweep {format_duration(steering)}. A finished cell "
+            "is kept if you stop it.")
 
 
 def settings_table(meta: dict[str, Any]) -> list[dict[str, str]]:

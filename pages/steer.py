@@ -57,6 +57,7 @@ with st.expander("Compute SARSteer vectors", expanded=not view.find_vectors(root
                        help="Appended to the instruction for the 'refused' activations: 'default' is "
                             "\"I cannot assist with that.\"; the others are the reference's longer variants.")
         c[4].number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="steer_seed")
+        st.caption(view.steer_estimate(widgets.form_values("steer", view.FORM_FIELDS)))
         st.form_submit_button("Compute vectors", type="primary", on_click=widgets.launch, key="steer_submit",
                               args=("steer", _start, "computing vectors"))
 

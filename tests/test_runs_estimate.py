@@ -57,3 +57,17 @@ def test_compare_form_estimate_counts_training_and_cells():
                              "modalities": ["audio-text", "text-only", "audio-only"]})
     assert "5 trained methods" in text and "27 evaluation cells" in text and text.startswith("≈")
     assert compare_estimate({"model": "embedded", "limit": 0, "samples": 3, "modalities": []}) == "—"
+
+
+def test_steer_estimate_matches_the_measured_vectors_and_shows_on_the_form():
+    from dashboard.steer_view import steer_estimate
+    from rrs.runs.estimate import estimate_steer
+
+    # The comparison's vectors from 100 Mirror pairs took 6 min on the 2-core machine, clips new.
+    assert 5 * 60 < estimate_steer("embedded", 100) < 7 * 60
+    assert estimate_steer("embedded-small", 100) < estimate_steer("embedded", 100) < estimate_steer("embedded", 200)
+    assert estimate_steer("/my/checkpoint", 100) is None
+    assert steer_estimate({"model": "embedded", "pairs": "mirror", "n_pairs": 100}).startswith(
+        "Estimated time: ≈ 6 min for 100 pairs")
+    assert "for 479 pairs" in steer_estimate({"model": "embedded", "pairs": "mirror", "n_pairs": 0})  # 0 = all
+    assert "no reference figures" in steer_estimate({"model": "/my/checkpoint", "pairs": "mirror", "n_pairs": 9})

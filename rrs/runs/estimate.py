@@ -25,7 +25,8 @@ from rrs.data.builtin import mirror_pairs
 from rrs.data.splits import pairs_per_category, split_pairs
 from rrs.tuning.config import TuneConfig
 
-__all__ = ["REFERENCE_COSTS", "RunEstimate", "describe", "estimate_eval", "estimate_tune", "format_duration"]
+__all__ = ["REFERENCE_COSTS", "RunEstimate", "describe", "estimate_eval", "estimate_steer", "estimate_tune",
+           "format_duration"]
 
 #: Seconds per unit, measured for the embedded models on a 2-core Intel Xeon (AMX) with bf16 autocast, 2026-12-02:
 #: a training step's share per sample (batch 8), a probe item's representation, one sampled answer of
@@ -126,6 +127,22 @@ def estimate_eval(model: str, queries: int, samples: int, max_new_tokens: int, c
         return None
     per_query = base["query"] + samples * max_new_tokens * base["answer_token"]
     return base["load"] + cells * queries * per_query
+
+
+#: Seconds a SARSteer training pair costs the 1.5B ``embedded`` (three prompt passes with every layer's state
+#: kept, the pair's two clips synthesised and heard for the first time): the comparison's vectors from 100
+#: Mirror pairs took 6 min on a 2-core AMD EPYC (docs/RESULTS.md). Other models scale by their probe cost.
+STEER_PAIR_SECONDS = 3.3
+
+
+def estimate_steer(model: str, n_pairs: int) -> float | None:
+    """Seconds to compute SARSteer vectors from ``n_pairs`` pairs whose clips are new (cached clips cost less);
+    ``None`` for a model without reference figures."""
+    base = REFERENCE_COSTS.get(model)
+    if base is None:
+        return None
+    scale = base["probe_item"] / REFERENCE_COSTS["embedded"]["probe_item"]
+    return base["load"] + n_pairs * STEER_PAIR_SECONDS * scale
 
 
 def describe(estimate: RunEstimate | None) -> str:

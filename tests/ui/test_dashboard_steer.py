@@ -99,6 +99,7 @@ def test_steer_form_computes_vectors_as_a_job(runs, tiny):
     at = open_page("steer", tiny["ckpt"])
     assert "No SARSteer vectors yet" in texts(at.info)
     assert at.text_input(key="steer_model").value == tiny["ckpt"]
+    assert any("Estimated time: no reference figures" in c.value for c in at.caption)  # a checkpoint path
     at.text_input(key="steer_name").set_value("job-vectors")
     at.text_input(key="steer_pairs").set_value(tiny["pairs"])
     at.number_input(key="steer_n_pairs").set_value(2)
