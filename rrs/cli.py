@@ -243,7 +243,9 @@ def _compare_parser(p: argparse.ArgumentParser) -> None:
         "steer_alpha": ("fixed steering α (default: sweep and pick by NSI)", {"flags": ("--alpha",)}),
         "sweep_alphas": ("α values of the sweep", {"flags": ("--sweep",)}),
         "max_orr_rise": "the α sweep only picks settings whose ORR rises by at most this many points",
-        "sweep_limit": "Mirror validation pairs after the evaluated ones, used by the sweep"})
+        "sweep_limit": "Mirror validation pairs after the evaluated ones, used by the sweep",
+        "precision": ("generation precision of the cells and the sweep; auto: bf16 autocast where the device "
+                      "multiplies bf16 natively, else fp32", {"choices": ["auto", "bf16", "fp32"]})})
     add_config(p, "the comparison folder")
 
 

@@ -22,7 +22,7 @@ import contextlib
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from rrs.config import ConfigMixin
 from rrs.evaluation.judges import get_judge
 from rrs.evaluation.metrics import EvalConfig, EvalItem, EvalResult, evaluate
 from rrs.evaluation.report import write_report
+from rrs.hardware import PRECISIONS, resolve_precision
 from rrs.models.base import MODALITIES
 from rrs.models.loader import load_model
 from rrs.parallel import Parallel
@@ -78,8 +79,14 @@ class CompareConfig(ConfigMixin):
     max_orr_rise: float | None = None
     device: str = "auto"
     dtype: str = "auto"
+    #: Generation precision of the cells and the sweep: "auto" = bf16 autocast where the device multiplies bf16
+    #: natively, else fp32 (rrs.hardware), as ``python -m rrs eval``. A compute setting: a folder may continue
+    #: under another one, and each cell records its own. Comparisons made before it existed ran in fp32.
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}")
         unknown = set(self.methods) - set(ALL_METHODS)
         if unknown:
             raise ValueError(f"unknown methods {sorted(unknown)}; choose from {', '.join(ALL_METHODS)}")
@@ -113,9 +120,10 @@ class Comparison:
         if self.meta_path.is_file():
             meta = json.loads(self.meta_path.read_text())
             saved = CompareConfig.from_dict(meta["settings"])
-            if saved != self.cfg:
+            if replace(saved, precision=self.cfg.precision) != self.cfg:
                 raise ValueError(f"{self.out} holds a comparison with other settings; use a new --out folder "
                                  "or repeat the original command")
+            meta["settings"]["precision"] = self.cfg.precision  # the cells say which one each ran under
             return meta
         return {"model": self.cfg.model, "settings": self.cfg.to_dict(), "methods": list(self.cfg.methods),
                 "modalities": list(self.cfg.modalities), "cells": {}, "wall_s": {}, "steering": None}
@@ -180,7 +188,7 @@ class Comparison:
                 raise ValueError("no validation pairs left for the α sweep; pass --alpha or a smaller --limit")
             wrap = {label: self._wrap([getattr(p, label) for p in val], "audio-text")
                     for label in ("harmful", "benign")}
-            settings = self._eval_config("audio-text", samples=1)
+            settings = self._eval_config("audio-text", model.device.type, samples=1)
             rows = sweep(model, vectors, wrap["harmful"], wrap["benign"], list(self.cfg.sweep_alphas),
                          judge=get_judge("keyword"), settings=settings, records_dir=folder / "sweep_records",
                          progress=self.progress, parallel=self.par)
@@ -196,10 +204,10 @@ class Comparison:
     def _load(self) -> Any:
         return load_model(self.cfg.model, self.par.device(self.cfg.device), self.cfg.dtype, progress=self.progress)
 
-    def _eval_config(self, modality: str, samples: int | None = None) -> Any:
+    def _eval_config(self, modality: str, device_type: str, samples: int | None = None) -> Any:
         return EvalConfig(modality=modality, samples=samples or self.cfg.samples, batch_size=self.cfg.batch_size,
                           max_new_tokens=self.cfg.max_new_tokens, seed=self.cfg.seed, judge=self.cfg.judge,
-                          by_length=self.cfg.by_length)
+                          by_length=self.cfg.by_length, precision=resolve_precision(self.cfg.precision, device_type))
 
     def _items(self, spec: str, label: str, modality: str, limit: int | None, skip: int = 0) -> list[Any]:
         return self._wrap(data.eval_items(spec, label, limit, self.cfg.seed, skip=skip), modality)
@@ -236,9 +244,10 @@ class Comparison:
             harmful = self._items(self.cfg.harmful, "harmful", modality, self.cfg.limit)
             benign = self._items(self.cfg.benign, "benign", modality, self.cfg.limit)
             judge = get_judge("llm", model=model) if self.cfg.judge == "llm" else get_judge(self.cfg.judge)
-            result = evaluate(model, harmful, benign, self._eval_config(modality), judge, self.progress,
+            settings = self._eval_config(modality, model.device.type)
+            result = evaluate(model, harmful, benign, settings, judge, self.progress,
                               path.with_suffix(".records.jsonl"), parallel=self.par)
-        payload = {**result.to_dict(), "method": method}
+        payload = {**result.to_dict(), "method": method, "precision": settings.precision}
         if self.par.is_main:
             atomic_write_json(path, payload)
         meta["cells"].setdefault(method, {})[modality] = f"cells/{name}.json"

@@ -9,6 +9,7 @@ import pytest
 
 from rrs import compare
 from rrs.compare import CompareConfig, Comparison, read_results
+from rrs.hardware import resolve_precision
 
 METHODS = ("vanilla", "sft-shallow-mirror", "rrs", "sarsteer", "steer", "rrs+sarsteer")
 
@@ -65,13 +66,30 @@ def test_compare_fills_every_cell_writes_the_tables_and_resumes(setup, monkeypat
     assert list(read_results(out)) == list(METHODS)
 
 
-def test_compare_refuses_a_folder_with_other_settings(setup):
+def test_compare_refuses_a_folder_with_other_settings_but_not_another_precision(setup):
     cfg, out = setup
-    small = replace(cfg, methods=("vanilla",), modalities=("text-only",))
+    assert Comparison(cfg, out)._eval_config("text-only", "cpu").precision == resolve_precision("auto", "cpu")
+    small = replace(cfg, methods=("vanilla",), modalities=("text-only",), precision="bf16")
     Comparison(small, out, progress=False).run()
+    cell_path = out / "cells" / "vanilla__text-only.json"
+    assert json.loads(cell_path.read_text())["precision"] == "bf16"
     other = replace(small, samples=2)
     with pytest.raises(ValueError, match="other settings"):
         Comparison(other, out, progress=False).run()
+    # precision is a compute setting: a folder (or one made before the setting existed) continues under another,
+    # but a cell's records are never mixed: a cell cut short under bf16 does not resume under fp32
+    meta = json.loads((out / "compare.json").read_text())
+    del meta["settings"]["precision"]
+    (out / "compare.json").write_text(json.dumps(meta))
+    cell_path.unlink()
+    fp32 = replace(small, precision="fp32")
+    with pytest.raises(ValueError, match="another model or generation config"):
+        Comparison(fp32, out, progress=False).run()
+    cell_path.with_suffix(".records.jsonl").unlink()
+    assert Comparison(fp32, out, progress=False).run()["settings"]["precision"] == "fp32"
+    assert json.loads(cell_path.read_text())["precision"] == "fp32"
+    with pytest.raises(ValueError, match="precision must be one of"):
+        replace(small, precision="fp16")
 
 
 def test_cells_run_column_by_column_methods_that_need_no_training_first(tmp_path):
