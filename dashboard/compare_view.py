@@ -22,7 +22,7 @@ from rrs.compare import TRAINED, CompareConfig, read_results
 from rrs.evaluation.metrics import EvalResult
 from rrs.models.base import MODALITIES
 from rrs.runs.estimate import estimate_eval, estimate_steer, estimate_tune, format_duration
-from rrs.store import RunFolder
+from rrs.store import RunFolder, read_json
 from rrs.tuning import DEMO_CONFIG, TuneConfig
 
 COMPARE_FILE = RunFolder.COMPARE
@@ -67,6 +67,21 @@ def cell_states(folder: Path, meta: dict[str, Any], results: dict[str, dict[str,
             else:
                 states[(method, modality)] = "unreadable" if path is not None and path.is_file() else "pending"
     return states
+
+
+def precision_note(folder: Path, meta: dict[str, Any], states: dict) -> str | None:
+    """Which cells ran under which generation precision, when they differ (None when all agree). Cells from
+    before the comparison recorded its precision ran in fp32."""
+    by: dict[str, list[str]] = {}
+    for (method, modality), state in states.items():
+        path = _cell_path(folder, meta, method, modality)
+        if state == "done" and path is not None:
+            precision = read_json(path, {}).get("precision") or "fp32"
+            by.setdefault(precision, []).append(f"{method} · {modality}")
+    if len(by) < 2:
+        return None
+    return "Cells ran under more than one precision: " + "; ".join(
+        f"**{p}** ({len(cells)}): {', '.join(cells)}" for p, cells in sorted(by.items())) + "."
 
 
 def ordered(meta: dict[str, Any], results: dict[str, dict[str, EvalResult]]) -> dict[str, dict[str, EvalResult]]:

@@ -99,6 +99,9 @@ def _results(folder: Path) -> None:
     st.dataframe(table3_frame(table_rows(grouped, baseline), baseline), hide_index=True, key="compare_table3")
     if baseline != "vanilla":
         st.caption(f"No vanilla result yet: NSI is computed against {baseline}.")
+    note = view.precision_note(folder, meta, states)
+    if note:
+        st.caption(note)
     st.markdown("**Wall time** · seconds per method")
     st.dataframe(view.wall_frame(meta), hide_index=True, key="compare_wall")
     st.plotly_chart(view.scatter_figure(grouped, baseline), key="compare_scatter")

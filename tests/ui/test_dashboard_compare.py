@@ -72,9 +72,13 @@ def test_compare_page_shows_table_scatter_categories_and_pending(runs):
     run(at)
     assert [t["name"] for t in figures(at)[1]["data"]] == ["vanilla"]
 
-    _write_comparison(folder)  # the last cell arrives
+    assert not any("more than one precision" in c.value for c in at.caption)  # all fp32 (no precision recorded)
+    _write_comparison(folder)  # the last cell arrives, generated under bf16
+    cell = folder / "rrs" / "text-only.json"
+    cell.write_text(json.dumps({**json.loads(cell.read_text()), "precision": "bf16"}))
     run(at)
     assert "Pending" not in texts(at.info)
+    assert any("**bf16** (1): rrs · text-only; **fp32** (3): vanilla · audio-text" in c.value for c in at.caption)
     scatter = figures(at)[0]
     assert [t["x"] for t in scatter["data"] if t["name"] == "rrs"] == [[15.0, 5.0]]
 
