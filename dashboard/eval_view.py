@@ -21,6 +21,7 @@ from rrs.evaluation.judges import JUDGES  # noqa: F401 - the page's judge choice
 from rrs.evaluation.report import write_report
 from rrs.models.base import MODALITIES
 from rrs.runs.configs import EvalJob
+from rrs.tuning.epoch_choice import ASR_FRACTION, MAX_BENIGN_RISE
 
 HARMFUL_SETS = tuple(k for k in BUILTIN_SETS if "harmful" in k or k == "harmbench")
 BENIGN_SETS = tuple(k for k in BUILTIN_SETS if k not in HARMFUL_SETS)
@@ -141,7 +142,7 @@ def category_figure(rows: list[dict[str, Any]], metric: str, modality: str) -> g
 
 
 #: What "RRS visibly works" means in this project (issue targets, not the paper's).
-TARGET_ASR_FRACTION, TARGET_ORR_RISE = 0.5, 2.0
+TARGET_ASR_FRACTION, TARGET_ORR_RISE = ASR_FRACTION, MAX_BENIGN_RISE  # one definition: rrs.tuning.epoch_choice
 TARGET_TEXT = f"ASR at most half the baseline's and ORR at most {TARGET_ORR_RISE:g} points higher"
 
 

@@ -130,11 +130,8 @@ def best_epoch(epochs: Any, kept: Sequence[int] | None = None) -> EpochChoice | 
     """The run's best epoch by its probe (rrs.tuning.epoch_choice) among ``kept`` checkpoints (default: every
     scored epoch); None before epoch 1 is scored."""
     rows = epochs[["epoch", "harmful_refusal", "benign_refusal"]].dropna().to_dict("records")
-    available = [int(r["epoch"]) for r in rows] if kept is None else list(kept)
-    if not any(e > 0 for e in available) or 0 not in {int(r["epoch"]) for r in rows}:
-        return None
-    try:
-        return choose_epoch(rows, available)
+    try:  # choose_epoch refuses a run without an epoch-0 row or a scored epoch >= 1
+        return choose_epoch(rows, [int(r["epoch"]) for r in rows] if kept is None else kept)
     except ValueError:
         return None
 
